@@ -1,0 +1,49 @@
+/*
+ * kmm: a memory allocator built the way the Linux kernel manages memory.
+ *
+ * This header declares what libkmm.so exports besides the C library's allocation
+ * functions. Link with -lkmm, or look the symbols up with dlsym when kmm is preloaded.
+ */
+#ifndef KMM_KMM_H
+#define KMM_KMM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest order kmm_alloc_pages accepts: 2^10 pages of 4 KiB, a 4 MiB block. */
+#define KMM_MAX_PAGE_ORDER 10
+#define KMM_PAGE_SIZE      4096
+
+/* Node argument of kmm_alloc_pages_node that means "the calling CPU's node". */
+#define KMM_NUMA_NO_NODE (-1)
+
+/*
+ * Allocate 2^order contiguous pages, aligned to their size, from the calling CPU's
+ * node, or the nearest node with free memory. The pages' contents are undefined.
+ * Returns NULL with errno ENOMEM when memory is exhausted, or EINVAL when order is
+ * greater than KMM_MAX_PAGE_ORDER.
+ */
+void *kmm_alloc_pages(unsigned int order);
+
+/*
+ * As kmm_alloc_pages, preferring node nid (KMM_NUMA_NO_NODE: the local node) and then
+ * the other nodes in order of distance. EINVAL when nid has no kmm zone.
+ */
+void *kmm_alloc_pages_node(int nid, unsigned int order);
+
+/*
+ * Free pages from kmm_alloc_pages*, with the order they were allocated with. NULL is
+ * ignored. An address kmm did not hand out, a double free or a wrong order is reported
+ * on stderr in one line naming the call and the address, and the process aborts.
+ */
+void kmm_free_pages(void *addr, unsigned int order);
+
+/* The node of the zone that owns addr, or -1 when addr is not kmm memory. */
+int kmm_page_to_nid(const void *addr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KMM_KMM_H */

@@ -1,0 +1,68 @@
+/*
+ * Configuration: one table of KMM_* environment variables, read once at initialization,
+ * before anything else in libkmm runs, without allocating (DESIGN: "Configuration, the
+ * kmm way"). A bad value prints one line naming the variable, the value and the
+ * accepted forms, and the default stays in force.
+ *
+ * To add an option, add one line to KMM_OPTIONS and one row to the README's table.
+ */
+#ifndef KMM_BASE_OPTIONS_H
+#define KMM_BASE_OPTIONS_H
+
+#include <stdbool.h>
+
+enum kmm_option_kind {
+	OPTION_SIZE,   /* bytes, with an optional K/M/G/T suffix */
+	OPTION_NUMBER, /* a decimal integer within [min, max] */
+	OPTION_CHOICE, /* one word out of a fixed list; the value is its index */
+};
+
+/* Values of KMM_HUGETLB and KMM_MBIND, in the order of their choice lists. */
+enum { HUGETLB_AUTO, HUGETLB_ON, HUGETLB_OFF };
+enum { MBIND_BIND, MBIND_PREFERRED, MBIND_OFF };
+
+/*
+ * X(ID, variable, kind, default, min, max, choices, accepted forms)
+ *
+ * KMM_ZONE_SIZE 0 means "size each zone to its node's memory"; the minimum of a
+ * non-zero size is one max-order block (4 MiB).
+ */
+#define KMM_OPTIONS(X)                                                                     \
+	X(ZONE_SIZE, "KMM_ZONE_SIZE", OPTION_SIZE, 0, 4L << 20, 1L << 50, NULL,            \
+	  "a size in bytes with an optional K, M, G or T suffix, from 4M up (e.g. 512M), " \
+	  "or 0 for the node's memory")                                                    \
+	X(HUGETLB, "KMM_HUGETLB", OPTION_CHOICE, HUGETLB_AUTO, 0, 2, "auto,on,off",        \
+	  "auto, on or off")                                                               \
+	X(NUMA_FAKE, "KMM_NUMA_FAKE", OPTION_NUMBER, 0, 0, 64, NULL,                       \
+	  "a number of fake nodes from 1 to 64, or 0 for the real topology")               \
+	X(MBIND, "KMM_MBIND", OPTION_CHOICE, MBIND_BIND, 0, 2, "bind,preferred,off",       \
+	  "bind, preferred or off")                                                        \
+	X(DECAY_MS, "KMM_DECAY_MS", OPTION_NUMBER, 1000, 0, 3600000, NULL,                 \
+	  "milliseconds from 0 to 3600000")                                                \
+	X(VERBOSE, "KMM_VERBOSE", OPTION_NUMBER, 0, 0, 1, NULL, "0 or 1")
+
+enum kmm_option_id {
+#define X(id, ...) OPT_##id,
+	KMM_OPTIONS(X)
+#undef X
+	        NR_KMM_OPTIONS
+};
+
+extern long kmm_option_values[NR_KMM_OPTIONS];
+
+static inline long kmm_option(enum kmm_option_id id)
+{
+	return kmm_option_values[id];
+}
+
+/*
+ * Reset every option to its default, then apply the KMM_* entries of @envp (NULL: the
+ * process environment). Bad values and unknown KMM_ variables are reported, one line
+ * each. Returns the number of problems reported.
+ */
+int kmm_options_init(char **envp);
+
+/* Parse one value for option @id; false if it is not an accepted form. */
+bool kmm_option_parse(enum kmm_option_id id, const char *text, long *value);
+
+#endif /* KMM_BASE_OPTIONS_H */

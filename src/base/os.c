@@ -1,0 +1,186 @@
+/*
+ * Operating-system primitives; see os.h for the contract.
+ */
+#define _GNU_SOURCE
+#include "os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+
+/* Over-map by @align and trim both ends, so the result is aligned without a retry loop. */
+static void *trim_to_alignment(char *raw, size_t size, size_t align)
+{
+	uintptr_t start = ALIGN_UP((uintptr_t)raw, align);
+	size_t head = start - (uintptr_t)raw;
+	size_t tail = align - head;
+
+	if (head)
+		munmap(raw, head);
+	if (tail)
+		munmap((char *)start + size, tail);
+	return (void *)start;
+}
+
+void *os_reserve(size_t size, size_t align)
+{
+	char *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	return trim_to_alignment(raw, size, align);
+}
+
+int os_map_hugetlb_fixed(void *addr, size_t size)
+{
+	if (mmap(addr, size, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB | MAP_FIXED, -1,
+	         0) != MAP_FAILED)
+		return 0;
+	/* A failed MAP_FIXED may already have unmapped the range: put the reservation back. */
+	mmap(addr, size, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	return -1;
+}
+
+void *os_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_unmap(void *addr, size_t size)
+{
+	munmap(addr, size);
+}
+
+int os_advise_hugepage(void *addr, size_t size)
+{
+	return madvise(addr, size, MADV_HUGEPAGE);
+}
+
+int os_release(void *addr, size_t size)
+{
+	return madvise(addr, size, MADV_DONTNEED);
+}
+
+int os_mbind(void *addr, size_t size, int mode, int node)
+{
+	unsigned long nodemask[KMM_MAX_NUMNODES / (8 * sizeof(unsigned long))] = {0};
+	const unsigned long bits = 8 * sizeof(unsigned long);
+
+	if (node < 0 || node >= KMM_MAX_NUMNODES)
+		return -1;
+	nodemask[node / bits] = 1UL << (node % bits);
+	return (int)syscall(SYS_mbind, addr, size, mode, nodemask, KMM_MAX_NUMNODES + 1, 0);
+}
+
+long os_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t done = 0;
+
+	if (fd < 0)
+		return -1;
+	while (done + 1 < size) {
+		ssize_t n = read(fd, buf + done, size - 1 - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	close(fd);
+	buf[done] = '\0';
+	return (long)done;
+}
+
+uint64_t os_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void os_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void os_futex_wait(int *word, int expected)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void os_futex_wake_one(int *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Parses "0-3,8,10-11" and returns the highest id + 1, or 0 when nothing parses. */
+static unsigned int highest_in_cpulist(const char *s)
+{
+	unsigned int highest = 0, value = 0;
+	bool in_number = false;
+
+	for (;; s++) {
+		if (*s >= '0' && *s <= '9') {
+			value = value * 10 + (unsigned int)(*s - '0');
+			in_number = true;
+			continue;
+		}
+		if (in_number && value + 1 > highest)
+			highest = value + 1;
+		value = 0;
+		in_number = false;
+		if (*s == '\0')
+			return highest;
+	}
+}
+
+unsigned int os_nr_possible_cpus(void)
+{
+	char buf[256];
+	unsigned int n = 0;
+
+	if (os_read_file("/sys/devices/system/cpu/possible", buf, sizeof(buf)) > 0)
+		n = highest_in_cpulist(buf);
+	if (n == 0) {
+		long conf = sysconf(_SC_NPROCESSORS_CONF);
+
+		n = conf > 0 ? (unsigned int)conf : 1;
+	}
+	return n;
+}
+
+unsigned int __os_current_cpu_slow(void)
+{
+	unsigned int cpu = 0;
+
+	if (syscall(SYS_getcpu, &cpu, NULL, NULL) != 0)
+		return 0;
+	return cpu;
+}

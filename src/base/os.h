@@ -1,0 +1,97 @@
+/*
+ * Operating-system primitives. Every syscall libkmm makes goes through this file, so
+ * the contract with the kernel is written down in one place:
+ *
+ *  - nothing here allocates or touches libc's malloc, stdio or locale state;
+ *  - failures return an error value and leave errno as the kernel set it; callers that
+ *    must preserve errno (the C library's free) save it themselves;
+ *  - memory is always private and anonymous, so fork keeps copy-on-write semantics.
+ */
+#ifndef KMM_BASE_OS_H
+#define KMM_BASE_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/rseq.h>
+
+#include "compiler.h"
+
+#define PAGE_SHIFT  12
+#define PAGE_SIZE   (1UL << PAGE_SHIFT)
+
+#define HPAGE_SHIFT 21 /* 2 MiB, x86_64 PMD */
+#define HPAGE_SIZE  (1UL << HPAGE_SHIFT)
+
+/* mbind/get_mempolicy modes (linux/mempolicy.h), spelled out: no libnuma at run time. */
+#define KMM_MPOL_DEFAULT   0
+#define KMM_MPOL_PREFERRED 1
+#define KMM_MPOL_BIND      2
+#define KMM_MPOL_F_ADDR    (1 << 1)
+#define KMM_MAX_NUMNODES   1024
+
+/*
+ * Reserve @size bytes of address space aligned to @align (a power of two), readable and
+ * writable, with no commit charge (MAP_NORESERVE): pages only cost memory when touched.
+ */
+void *os_reserve(size_t size, size_t align);
+
+/*
+ * Replace [addr, addr + size) of a reservation with memory from the hugetlb pool
+ * (MAP_HUGETLB, 2 MiB pages). Without MAP_NORESERVE the kernel takes the pool
+ * reservation now, so a later touch never raises SIGBUS. -1 when the pool cannot cover
+ * @size; the range is then an ordinary reservation again.
+ */
+int os_map_hugetlb_fixed(void *addr, size_t size);
+
+/* @size bytes of ordinary private memory for kmm's own metadata; NULL on failure. */
+void *os_map(size_t size);
+
+void os_unmap(void *addr, size_t size);
+
+/* Ask for transparent huge pages on a range (MADV_HUGEPAGE). */
+int os_advise_hugepage(void *addr, size_t size);
+
+/* Give the physical pages of a range back to the OS; it reads back as zeros. */
+int os_release(void *addr, size_t size);
+
+/* Bind a range to one node with the raw mbind syscall; @mode is a KMM_MPOL_* mode. */
+int os_mbind(void *addr, size_t size, int mode, int node);
+
+/* Read a small file with raw syscalls into @buf, NUL-terminated; bytes read or -1. */
+long os_read_file(const char *path, char *buf, size_t size);
+
+/* Monotonic milliseconds from the coarse clock: a vDSO read, no syscall. */
+uint64_t os_now_ms(void);
+
+/* Write all of @len bytes to @fd, retrying on EINTR and short writes. */
+void os_write_all(int fd, const char *buf, size_t len);
+
+void os_futex_wait(int *word, int expected);
+void os_futex_wake_one(int *word);
+
+/* Highest possible CPU id + 1, from /sys/devices/system/cpu/possible. */
+unsigned int os_nr_possible_cpus(void);
+
+unsigned int __os_current_cpu_slow(void);
+
+/*
+ * The CPU this thread runs on. glibc (2.35+) registers rseq for every thread, and the
+ * kernel keeps rseq->cpu_id current on every return to user space, so this is one load
+ * from the thread's own TLS block. The value can be stale by the time it is used
+ * (the thread may migrate); callers treat it as a hint and lock what they touch.
+ */
+static __always_inline unsigned int os_current_cpu(void)
+{
+	if (likely(__rseq_size > 0)) {
+		const struct rseq *rs =
+		        (const struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+		int cpu = (int)READ_ONCE(rs->cpu_id);
+
+		if (likely(cpu >= 0))
+			return (unsigned int)cpu;
+	}
+	return __os_current_cpu_slow();
+}
+
+#endif /* KMM_BASE_OS_H */

@@ -1,0 +1,310 @@
+/*
+ * Physical memory setup; see mm_init.h.
+ *
+ * Layout: one reservation holds every zone, back to back, each zone a multiple of the
+ * max-order block and aligned to it:
+ *
+ *   kmm_phys_base                                                   + kmm_max_pfn pages
+ *   | zone 0 (node 0)              | zone 1 (node 1)              | ...
+ *   | hugetlb part | THP part      | THP                          |
+ *
+ * Nothing here is touched: the reservation is MAP_NORESERVE, and a zone's descriptors
+ * and frames are only initialized and faulted in as it hands out blocks.
+ */
+#include "mm_init.h"
+
+#include <string.h>
+
+#include "../base/options.h"
+#include "../base/printk.h"
+#include "internal.h"
+#include "topology.h"
+
+#define HUGETLB_SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+char *kmm_phys_base;
+unsigned long kmm_max_pfn;
+struct page *mem_map;
+struct zone *node_zones[MAX_NUMNODES];
+int nr_online_nodes;
+unsigned int nr_cpu_ids;
+
+static struct zone zone_storage[MAX_NUMNODES];
+
+const char *zone_backing_name(enum zone_backing backing)
+{
+	switch (backing) {
+	case ZONE_BACKING_THP:
+		return "thp";
+	case ZONE_BACKING_HUGETLB:
+		return "hugetlb";
+	case ZONE_BACKING_MIXED:
+		return "hugetlb+thp";
+	}
+	return "?";
+}
+
+static bool read_ulong_file(const char *path, unsigned long *value)
+{
+	char buf[64];
+
+	if (os_read_file(path, buf, sizeof(buf)) <= 0 || buf[0] < '0' || buf[0] > '9')
+		return false;
+	*value = 0;
+	for (const char *p = buf; *p >= '0' && *p <= '9'; p++)
+		*value = *value * 10 + (unsigned long)(*p - '0');
+	return true;
+}
+
+/*
+ * 2 MiB hugetlb pages this process could reserve on @phys_node now: the node's free
+ * pages, capped by the pool's free pages not yet promised to other mappings.
+ */
+static unsigned long hugetlb_pages_available(int phys_node)
+{
+	char path[160];
+	unsigned long global_free = 0, global_resv = 0, node_free;
+
+	read_ulong_file(HUGETLB_SYSFS "/free_hugepages", &global_free);
+	read_ulong_file(HUGETLB_SYSFS "/resv_hugepages", &global_resv);
+	global_free = global_free > global_resv ? global_free - global_resv : 0;
+	kmm_snprintf(path, sizeof(path),
+	             "/sys/devices/system/node/node%d/hugepages/hugepages-2048kB/free_hugepages",
+	             phys_node);
+	if (!read_ulong_file(path, &node_free))
+		node_free = global_free;
+	return min_ul(node_free, global_free);
+}
+
+/* Zone sizes in max-order blocks; 0 for nodes without a zone. */
+static void plan_zone_sizes(unsigned long blocks[MAX_NUMNODES])
+{
+	unsigned long fixed = (unsigned long)kmm_option(OPT_ZONE_SIZE);
+
+	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
+		unsigned long bytes;
+
+		blocks[nid] = 0;
+		if (!((numa_topology.node_has_memory >> nid) & 1))
+			continue;
+		bytes = fixed ? fixed : numa_topology.node_bytes[nid];
+		blocks[nid] = max_ul(ALIGN_UP(bytes, MAX_ORDER_BYTES) / MAX_ORDER_BYTES, 1);
+	}
+}
+
+/*
+ * Reserve the physical address space. If the system refuses (RLIMIT_AS,
+ * overcommit_memory=2), halve every zone and try again rather than fail.
+ */
+static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
+{
+	for (;;) {
+		unsigned long total = 0, largest = 0;
+
+		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
+			total += blocks[nid];
+			largest = max_ul(largest, blocks[nid]);
+		}
+		kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
+		if (kmm_phys_base) {
+			kmm_max_pfn = total * MAX_ORDER_NR_PAGES;
+			return 0;
+		}
+		if (largest <= 1)
+			return -1;
+		kmm_printk("could not reserve %lu MiB of address space; halving the zones",
+		           total * (MAX_ORDER_BYTES >> 20));
+		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
+			blocks[nid] = blocks[nid] > 1 ? blocks[nid] / 2 : blocks[nid];
+	}
+}
+
+/*
+ * Back the start of the zone with hugetlb pages where the policy allows and the pool
+ * has them; the rest is THP. Returns the number of hugetlb-backed bytes.
+ */
+static unsigned long back_with_hugetlb(struct zone *zone, char *start, unsigned long bytes)
+{
+	long mode = kmm_option(OPT_HUGETLB);
+	unsigned long pages, want;
+
+	if (mode == HUGETLB_OFF)
+		return 0;
+	pages = hugetlb_pages_available(zone->phys_node);
+	want = min_ul(pages * HPAGE_SIZE, bytes);
+	/* auto takes the pool only when it covers the whole zone; on takes what there is. */
+	if (mode == HUGETLB_AUTO && want < bytes)
+		want = 0;
+	want = ALIGN_DOWN(want, MAX_ORDER_BYTES);
+	if (want && os_map_hugetlb_fixed(start, want) != 0)
+		want = 0;
+	if (mode == HUGETLB_ON && want < bytes)
+		kmm_printk("KMM_HUGETLB=on: node %d has %lu free 2 MiB hugetlb pages for a %lu MiB "
+		           "zone; zone %d uses hugetlb for %lu MiB and THP for the rest",
+		           zone->phys_node, pages, bytes >> 20, zone->node, want >> 20);
+	return want;
+}
+
+static void bind_to_node(struct zone *zone, void *start, unsigned long bytes)
+{
+	static const int modes[] = {
+	        [MBIND_BIND] = KMM_MPOL_BIND, [MBIND_PREFERRED] = KMM_MPOL_PREFERRED};
+	long policy = kmm_option(OPT_MBIND);
+
+	zone->mempolicy = -1;
+	if (policy == MBIND_OFF)
+		return;
+	if (os_mbind(start, bytes, modes[policy], zone->phys_node) == 0)
+		zone->mempolicy = modes[policy];
+}
+
+/*
+ * The kernel's zone_batchsize(): about a quarter of a MiB per batch on a big zone,
+ * rounded to 2^n - 1 pages so that batches do not line up with cache colours.
+ */
+static int zone_batchsize(const struct zone *zone)
+{
+	unsigned long batch = min_ul(zone->spanned_pages / 1024, (1UL << 20) / PAGE_SIZE) / 4;
+
+	batch = batch + batch / 2;
+	if (batch < 2)
+		return 1;
+	return (int)((1UL << (63 - __builtin_clzl(batch))) - 1);
+}
+
+static int setup_pagesets(void)
+{
+	size_t per_zone = nr_cpu_ids * sizeof(struct per_cpu_pages);
+	struct per_cpu_pages *all;
+	struct zone *zone;
+	int zones = 0;
+
+	for_each_zone (zone, nid)
+		zones++;
+	all = os_map(per_zone * (size_t)zones);
+	if (!all)
+		return -1;
+	for_each_zone (zone, nid) {
+		int batch = zone_batchsize(zone);
+
+		zone->per_cpu_pageset = all;
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
+			struct per_cpu_pages *pcp = &all[cpu];
+
+			pcp->batch = batch;
+			pcp->high = 6 * batch;
+			for (int i = 0; i < NR_PCP_LISTS; i++)
+				INIT_LIST_HEAD(&pcp->lists[i]);
+		}
+		all += nr_cpu_ids;
+	}
+	return 0;
+}
+
+/*
+ * The kernel's build_zonelists(): every zone ordered by distance from @zone, ties
+ * broken by the next node id after it, so that equally near nodes share the overflow
+ * of different nodes instead of all spilling onto the lowest id.
+ */
+static void build_zonelist(struct zone *zone)
+{
+	int n = 0;
+	struct zone *other;
+
+	for_each_zone (other, nid)
+		zone->zonelist[n++] = other;
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0; j--) {
+			struct zone *a = zone->zonelist[j - 1], *b = zone->zonelist[j];
+			int da = node_distance(zone->node, a->node);
+			int db = node_distance(zone->node, b->node);
+			int ra = (a->node - zone->node + MAX_NUMNODES) % MAX_NUMNODES;
+			int rb = (b->node - zone->node + MAX_NUMNODES) % MAX_NUMNODES;
+
+			if (da < db || (da == db && ra <= rb))
+				break;
+			zone->zonelist[j - 1] = b;
+			zone->zonelist[j] = a;
+		}
+	}
+	zone->nr_zonelist = n;
+}
+
+static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsigned long pages)
+{
+	char *start = kmm_phys_base + (start_pfn << PAGE_SHIFT);
+	unsigned long bytes = pages << PAGE_SHIFT;
+	unsigned long hugetlb_bytes;
+
+	memset(zone, 0, sizeof(*zone));
+	zone->node = nid;
+	zone->phys_node = numa_topology.phys_node[nid];
+	zone->zone_start_pfn = start_pfn;
+	zone->spanned_pages = pages;
+	zone->first_deferred_pfn = start_pfn;
+	zone->next_report_ms = NO_REPORT_PENDING;
+	for (int order = 0; order < NR_PAGE_ORDERS; order++)
+		INIT_LIST_HEAD(&zone->free_area[order].free_list);
+
+	hugetlb_bytes = back_with_hugetlb(zone, start, bytes);
+	zone->hugetlb_end_pfn = start_pfn + (hugetlb_bytes >> PAGE_SHIFT);
+	zone->backing = hugetlb_bytes == 0       ? ZONE_BACKING_THP
+	                : hugetlb_bytes == bytes ? ZONE_BACKING_HUGETLB
+	                                         : ZONE_BACKING_MIXED;
+	if (hugetlb_bytes < bytes)
+		os_advise_hugepage(start + hugetlb_bytes, bytes - hugetlb_bytes);
+	bind_to_node(zone, start, bytes);
+	/* Descriptors are node-local too, as the kernel allocates each node's memmap. */
+	bind_to_node(zone, mem_map + start_pfn, pages * sizeof(struct page));
+	node_zones[nid] = zone;
+}
+
+static void report_zones(void)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid) {
+		kmm_printk("zone %d: node %d%s, %lu MiB at %p, backing %s, mbind %s, pcp batch %d "
+		           "high %d",
+		           zone->node, zone->phys_node, numa_topology.fake ? " (fake numa)" : "",
+		           zone->spanned_pages >> (20 - PAGE_SHIFT),
+		           page_address(pfn_to_page(zone->zone_start_pfn)),
+		           zone_backing_name(zone->backing),
+		           zone->mempolicy == KMM_MPOL_BIND        ? "bind"
+		           : zone->mempolicy == KMM_MPOL_PREFERRED ? "preferred"
+		                                                   : "off",
+		           zone->per_cpu_pageset[0].batch, zone->per_cpu_pageset[0].high);
+	}
+}
+
+int mm_init(void)
+{
+	unsigned long blocks[MAX_NUMNODES], pfn = 0;
+	struct zone *zone;
+
+	nr_cpu_ids = os_nr_possible_cpus();
+	numa_topology_init();
+	plan_zone_sizes(blocks);
+	if (reserve_physical_window(blocks) != 0)
+		return -1;
+	mem_map = os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE);
+	if (!mem_map) {
+		os_unmap(kmm_phys_base, kmm_max_pfn << PAGE_SHIFT);
+		return -1;
+	}
+	nr_online_nodes = 0;
+	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
+		if (!blocks[nid])
+			continue;
+		init_zone(&zone_storage[nid], nid, pfn, blocks[nid] * MAX_ORDER_NR_PAGES);
+		pfn += blocks[nid] * MAX_ORDER_NR_PAGES;
+		nr_online_nodes++;
+	}
+	if (setup_pagesets() != 0)
+		return -1;
+	for_each_zone (zone, nid)
+		build_zonelist(zone);
+	if (kmm_option(OPT_VERBOSE))
+		report_zones();
+	return 0;
+}

@@ -1,0 +1,118 @@
+/*
+ * Zones, free areas and per-CPU page lists: the kernel's include/linux/mmzone.h.
+ *
+ * kmm has one zone per NUMA node (or per fake node with KMM_NUMA_FAKE), so a zone's
+ * index is its node id. Zones sit back to back in the physical address space, each
+ * starting on a max-order boundary.
+ *
+ * Lock order, outermost first (a thread never takes an earlier lock while holding a
+ * later one):
+ *   zone->report_lock  →  pcp->lock  →  zone->lock
+ * fork's prepare handler takes all of them in this order (src/buddy/page_alloc.c).
+ */
+#ifndef KMM_BUDDY_MMZONE_H
+#define KMM_BUDDY_MMZONE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/compiler.h"
+#include "../base/list.h"
+#include "../base/lock.h"
+#include "page.h"
+
+/* Free lists for orders 0 … MAX_PAGE_ORDER: blocks of 4 KiB … 4 MiB. */
+#define MAX_PAGE_ORDER     10
+#define NR_PAGE_ORDERS     (MAX_PAGE_ORDER + 1)
+#define MAX_ORDER_NR_PAGES (1UL << MAX_PAGE_ORDER)
+#define MAX_ORDER_BYTES    (MAX_ORDER_NR_PAGES << PAGE_SHIFT)
+
+/* Orders the per-CPU lists cache, as in the kernel: up to 32 KiB blocks. */
+#define PAGE_ALLOC_COSTLY_ORDER 3
+#define NR_PCP_LISTS            (PAGE_ALLOC_COSTLY_ORDER + 1)
+
+/* Smallest order page reporting gives back: one 2 MiB huge page, a THP unit. */
+#define PAGE_REPORTING_ORDER (HPAGE_SHIFT - PAGE_SHIFT)
+
+#define MAX_NUMNODES         64
+#define NUMA_NO_NODE         (-1)
+
+enum zone_backing {
+	ZONE_BACKING_THP,     /* anonymous memory with MADV_HUGEPAGE */
+	ZONE_BACKING_HUGETLB, /* the hugetlb pool, 2 MiB pages */
+	ZONE_BACKING_MIXED,   /* hugetlb for the first hugetlb_end_pfn, THP after */
+};
+
+struct free_area {
+	/*
+	 * Blocks still resident sit at the head, blocks given back to the OS (PG_reported)
+	 * at the tail: allocation takes memory that needs no page fault first, and page
+	 * reporting finds the candidates at the front.
+	 */
+	struct list_head free_list;
+	unsigned long nr_free; /* blocks, not pages */
+};
+
+/*
+ * A CPU's cache of low-order free pages in front of the zone lock. Refilled from the
+ * zone @batch pages at a time, and flushed back @batch pages at a time once it holds
+ * more than @high. The lock is only ever contended by a migrated thread or a drain, so
+ * the allocation path just tries it and falls back to the zone when it is busy.
+ */
+struct per_cpu_pages {
+	kmm_lock_t lock;
+	int count; /* pages on all lists; guarded by lock */
+	int high;
+	int batch;
+	struct list_head lists[NR_PCP_LISTS]; /* guarded by lock */
+} ____cacheline_aligned;
+
+struct zone {
+	/* Read-mostly, set at initialization. */
+	int node;      /* this zone's node id, also its index */
+	int phys_node; /* the real NUMA node its memory is bound to */
+	enum zone_backing backing;
+	int mempolicy; /* KMM_MPOL_* mode applied with mbind, or -1 */
+	unsigned long zone_start_pfn;
+	unsigned long spanned_pages;
+	unsigned long hugetlb_end_pfn;         /* pfns below are hugetlb-backed */
+	struct per_cpu_pages *per_cpu_pageset; /* [nr_cpu_ids] */
+	int nr_zonelist;
+	struct zone *zonelist[MAX_NUMNODES]; /* fallback order, this zone first */
+
+	/* Serializes page reporting, which drops zone->lock around madvise. */
+	kmm_lock_t report_lock ____cacheline_aligned;
+
+	kmm_lock_t lock ____cacheline_aligned;
+	/* Everything below is guarded by lock. */
+	struct free_area free_area[NR_PAGE_ORDERS];
+	unsigned long nr_free_pages;      /* pages in free_area, the kernel's NR_FREE_PAGES */
+	unsigned long nr_reported_pages;  /* of those, given back to the OS */
+	unsigned long first_deferred_pfn; /* descriptors from here on never initialized */
+	uint64_t next_report_ms;          /* earliest time page reporting runs again */
+};
+
+extern struct zone *node_zones[MAX_NUMNODES];
+extern int nr_online_nodes;
+extern unsigned int nr_cpu_ids;
+
+#define for_each_zone(zone, i)                 \
+	for (int i = 0; i < MAX_NUMNODES; i++) \
+		if (((zone) = node_zones[i]) != NULL)
+
+static inline unsigned long zone_end_pfn(const struct zone *zone)
+{
+	return zone->zone_start_pfn + zone->spanned_pages;
+}
+
+static inline struct zone *page_zone(const struct page *page)
+{
+	return node_zones[page_to_nid(page)];
+}
+
+static inline bool zone_spans_pfn(const struct zone *zone, unsigned long pfn)
+{
+	return pfn - zone->zone_start_pfn < zone->spanned_pages;
+}
+
+#endif /* KMM_BUDDY_MMZONE_H */

@@ -1,0 +1,142 @@
+/*
+ * Page descriptors: one struct page per 4 KiB frame of kmm's "physical memory".
+ *
+ * All zones live in one contiguous virtual window (the "physical address space"), and
+ * one descriptor array, mem_map, describes it: the kernel's FLATMEM model. A pfn is a
+ * frame's index from the start of that window, so virt_to_page, page_to_pfn,
+ * pfn_to_page and page_address are a subtraction and a shift.
+ *
+ * Descriptors live outside the frames (DESIGN rule 3). mem_map is reserved without a
+ * commit charge and a zone initializes the descriptors of a max-order block only when
+ * it first hands that block out (deferred struct page init), so descriptor memory is
+ * paid for frames in use, not for the whole window.
+ *
+ * Who may write what:
+ *  - a free block's head (PG_buddy) belongs to its zone and changes under zone->lock;
+ *  - a page on a per-CPU list belongs to that pcp and changes under pcp->lock;
+ *  - an allocated block's head belongs to whoever holds the block.
+ */
+#ifndef KMM_BUDDY_PAGE_H
+#define KMM_BUDDY_PAGE_H
+
+#include <stdint.h>
+
+#include "../base/compiler.h"
+#include "../base/list.h"
+#include "../base/os.h"
+
+/*
+ * Page flags, named as in include/linux/page-flags.h. The top byte of page->flags holds
+ * the node (= zone) the frame belongs to, as the kernel keeps it in its flags.
+ */
+enum pageflags {
+	PG_buddy,    /* head of a free block in a free_area; page->order is its order */
+	PG_head,     /* head of an allocated block of order > 0 (a compound page) */
+	PG_reported, /* free block whose frames were given back to the OS (page_reporting) */
+	PG_slab,     /* frames of a slab (src/slab) */
+	PG_lru,      /* on an LRU list (src/reclaim) */
+	PG_active,
+	PG_referenced,
+	PG_dirty,
+	PG_swapcache,
+	NR_PAGEFLAGS
+};
+
+#define NODES_PGSHIFT 56
+#define NODES_MASK    0xffUL
+
+struct page {
+	unsigned long flags; /* PG_* bits, node id in the top byte */
+	union {
+		/* PG_buddy, or on a per-CPU list */
+		struct {
+			struct list_head buddy_list;
+			uint64_t freed_at_ms; /* when the block became free, for page reporting */
+		};
+		/* Room for the slab and LRU views of later layers. */
+		unsigned long layer_private[5];
+	};
+	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
+	int _refcount;      /* 1 on the head of an allocated block, 0 everywhere else */
+	unsigned long reserved;
+};
+
+_Static_assert(sizeof(struct page) == 64, "struct page should stay one cache line");
+
+#define PAGEFLAG(uname, lname)                                 \
+	static inline int Page##uname(const struct page *page) \
+	{                                                      \
+		return (page->flags >> PG_##lname) & 1;        \
+	}                                                      \
+	static inline void SetPage##uname(struct page *page)   \
+	{                                                      \
+		page->flags |= 1UL << PG_##lname;              \
+	}                                                      \
+	static inline void ClearPage##uname(struct page *page) \
+	{                                                      \
+		page->flags &= ~(1UL << PG_##lname);           \
+	}
+
+PAGEFLAG(Buddy, buddy)
+PAGEFLAG(Head, head)
+PAGEFLAG(Reported, reported)
+PAGEFLAG(Slab, slab)
+
+/* The physical address space: set once at initialization, read-only afterwards. */
+extern char *kmm_phys_base;
+extern unsigned long kmm_max_pfn; /* one past the last pfn */
+extern struct page *mem_map;
+
+static __always_inline unsigned long page_to_pfn(const struct page *page)
+{
+	return (unsigned long)(page - mem_map);
+}
+
+static __always_inline struct page *pfn_to_page(unsigned long pfn)
+{
+	return mem_map + pfn;
+}
+
+static __always_inline void *page_address(const struct page *page)
+{
+	return kmm_phys_base + (page_to_pfn(page) << PAGE_SHIFT);
+}
+
+static __always_inline unsigned long virt_to_pfn(const void *addr)
+{
+	return ((uintptr_t)addr - (uintptr_t)kmm_phys_base) >> PAGE_SHIFT;
+}
+
+static __always_inline struct page *virt_to_page(const void *addr)
+{
+	return pfn_to_page(virt_to_pfn(addr));
+}
+
+/* Whether @addr lies inside kmm's physical address space at all. */
+static __always_inline int virt_addr_valid(const void *addr)
+{
+	return (uintptr_t)addr - (uintptr_t)kmm_phys_base < (kmm_max_pfn << PAGE_SHIFT);
+}
+
+static inline int page_to_nid(const struct page *page)
+{
+	return (int)((page->flags >> NODES_PGSHIFT) & NODES_MASK);
+}
+
+static inline void set_page_node(struct page *page, int nid)
+{
+	page->flags = (page->flags & ~(NODES_MASK << NODES_PGSHIFT)) |
+	              ((unsigned long)nid << NODES_PGSHIFT);
+}
+
+static inline int page_ref_count(const struct page *page)
+{
+	return page->_refcount;
+}
+
+static inline void set_page_refcounted(struct page *page)
+{
+	page->_refcount = 1;
+}
+
+#endif /* KMM_BUDDY_PAGE_H */

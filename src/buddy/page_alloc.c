@@ -1,0 +1,411 @@
+/*
+ * The buddy allocator with per-CPU page lists (the kernel's mm/page_alloc.c).
+ *
+ * Invariants:
+ *  - a free block of order n starts at a pfn that is a multiple of 2^n, its head has
+ *    PG_buddy and page->order == n, and it sits on zone->free_area[n].free_list;
+ *  - two free buddies of the same order never both sit on the free lists: freeing one
+ *    merges it with the other (__free_one_page), so after every page is freed a zone
+ *    holds only max-order blocks;
+ *  - a block's buddy always lies in the same max-order block, and zones grow in whole
+ *    max-order blocks, so the buddy of an initialized block is initialized too;
+ *  - pages on per-CPU lists have neither PG_buddy nor a reference;
+ *  - the head of an allocated block has _refcount 1 and page->order set.
+ *
+ * Lock order: see mmzone.h. The allocation and free fast paths take only the local
+ * pcp->lock, with a trylock: a busy pcp sends the caller to the zone lock instead.
+ */
+#include "page_alloc.h"
+
+#include <string.h>
+
+#include "../base/options.h"
+#include "internal.h"
+#include "mm_init.h"
+#include "topology.h"
+
+static inline struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
+{
+	unsigned int cpu = os_current_cpu();
+
+	return &zone->per_cpu_pageset[cpu < nr_cpu_ids ? cpu : 0];
+}
+
+static inline void set_buddy_order(struct page *page, unsigned int order)
+{
+	page->order = order;
+	SetPageBuddy(page);
+}
+
+static inline bool page_is_buddy(const struct page *buddy, unsigned int order)
+{
+	return PageBuddy(buddy) && buddy->order == order;
+}
+
+static inline bool is_reportable(const struct zone *zone, unsigned long pfn, unsigned int order)
+{
+	return order >= PAGE_REPORTING_ORDER && pfn >= zone->hugetlb_end_pfn;
+}
+
+static void add_to_free_list(struct page *page, struct zone *zone, unsigned int order,
+                             bool reported)
+{
+	struct free_area *area = &zone->free_area[order];
+
+	set_buddy_order(page, order);
+	if (reported) {
+		SetPageReported(page);
+		list_add_tail(&page->buddy_list, &area->free_list);
+		zone->nr_reported_pages += 1UL << order;
+	} else {
+		list_add(&page->buddy_list, &area->free_list);
+	}
+	area->nr_free++;
+	zone->nr_free_pages += 1UL << order;
+}
+
+void del_page_from_free_list(struct page *page, struct zone *zone, unsigned int order)
+{
+	if (PageReported(page)) {
+		ClearPageReported(page);
+		zone->nr_reported_pages -= 1UL << order;
+	}
+	list_del(&page->buddy_list);
+	ClearPageBuddy(page);
+	zone->free_area[order].nr_free--;
+	zone->nr_free_pages -= 1UL << order;
+}
+
+void __free_one_page(struct page *page, unsigned long pfn, struct zone *zone, unsigned int order,
+                     uint64_t now, bool reported)
+{
+	while (order < MAX_PAGE_ORDER) {
+		unsigned long buddy_pfn = pfn ^ (1UL << order);
+		struct page *buddy = page + ((long)buddy_pfn - (long)pfn);
+
+		if (!page_is_buddy(buddy, order))
+			break;
+		/* The merged block is only given back if both halves were. */
+		reported = reported && PageReported(buddy);
+		del_page_from_free_list(buddy, zone, order);
+		pfn &= buddy_pfn;
+		page = pfn_to_page(pfn);
+		order++;
+	}
+	add_to_free_list(page, zone, order, reported);
+	if (!reported) {
+		page->freed_at_ms = now;
+		if (is_reportable(zone, pfn, order) && zone->next_report_ms == NO_REPORT_PENDING)
+			zone->next_report_ms = now + (uint64_t)kmm_option(OPT_DECAY_MS);
+	}
+}
+
+/*
+ * Split a block of order @high down to order @low, putting the upper halves back on
+ * the free lists (the kernel's expand()). Halves of a reported block stay reported.
+ */
+static void expand(struct zone *zone, struct page *page, unsigned int low, unsigned int high,
+                   bool reported)
+{
+	unsigned long size = 1UL << high;
+
+	while (high > low) {
+		high--;
+		size >>= 1;
+		add_to_free_list(&page[size], zone, high, reported);
+		if (!reported)
+			page[size].freed_at_ms = page->freed_at_ms;
+	}
+}
+
+static struct page *__rmqueue_smallest(struct zone *zone, unsigned int order)
+{
+	for (unsigned int current_order = order; current_order < NR_PAGE_ORDERS; current_order++) {
+		struct free_area *area = &zone->free_area[current_order];
+		struct page *page;
+		bool reported;
+
+		if (list_empty(&area->free_list))
+			continue;
+		page = list_first_entry(&area->free_list, struct page, buddy_list);
+		reported = PageReported(page);
+		del_page_from_free_list(page, zone, current_order);
+		expand(zone, page, order, current_order, reported);
+		return page;
+	}
+	return NULL;
+}
+
+/*
+ * Bring the next max-order block of the zone into service: initialize its descriptors
+ * and free it (the kernel's deferred_grow_zone()). Its frames were never touched, so
+ * it counts as reported: nothing to give back. Called with zone->lock held.
+ */
+static bool deferred_grow_zone(struct zone *zone)
+{
+	unsigned long pfn = zone->first_deferred_pfn;
+	struct page *page = pfn_to_page(pfn);
+
+	if (pfn >= zone_end_pfn(zone))
+		return false;
+	for (unsigned long i = 0; i < MAX_ORDER_NR_PAGES; i++)
+		set_page_node(&page[i], zone->node);
+	zone->first_deferred_pfn = pfn + MAX_ORDER_NR_PAGES;
+	add_to_free_list(page, zone, MAX_PAGE_ORDER, true);
+	return true;
+}
+
+static struct page *__rmqueue(struct zone *zone, unsigned int order)
+{
+	struct page *page = __rmqueue_smallest(zone, order);
+
+	if (unlikely(!page) && deferred_grow_zone(zone))
+		page = __rmqueue_smallest(zone, order);
+	return page;
+}
+
+/* Move up to @count blocks of @order from the zone to a per-CPU @list. */
+static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct list_head *list)
+{
+	int i;
+
+	kmm_lock(&zone->lock);
+	for (i = 0; i < count; i++) {
+		struct page *page = __rmqueue(zone, order);
+
+		if (!page)
+			break;
+		list_add_tail(&page->buddy_list, list);
+	}
+	kmm_unlock(&zone->lock);
+	return i;
+}
+
+static __noinline bool pcp_refill(struct zone *zone, struct per_cpu_pages *pcp, unsigned int order)
+{
+	int batch = max_ul((unsigned long)pcp->batch >> order, 1);
+	int got = rmqueue_bulk(zone, order, batch, &pcp->lists[order]);
+
+	pcp->count += got << order;
+	return got > 0;
+}
+
+/*
+ * Return @count pages from a per-CPU list to the zone, coldest first (the tails), taking
+ * the orders in turn. Called with pcp->lock held.
+ */
+static void free_pcppages_bulk(struct zone *zone, int count, struct per_cpu_pages *pcp)
+{
+	uint64_t now = os_now_ms();
+	unsigned int order = 0;
+
+	kmm_lock(&zone->lock);
+	while (count > 0 && pcp->count > 0) {
+		struct list_head *list = &pcp->lists[order];
+
+		if (!list_empty(list)) {
+			struct page *page = list_last_entry(list, struct page, buddy_list);
+
+			list_del(&page->buddy_list);
+			pcp->count -= 1 << order;
+			count -= 1 << order;
+			__free_one_page(page, page_to_pfn(page), zone, order, now, false);
+		}
+		order = (order + 1) % NR_PCP_LISTS;
+	}
+	kmm_unlock(&zone->lock);
+}
+
+static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
+{
+	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+	struct list_head *list = &pcp->lists[order];
+	struct page *page = NULL;
+
+	if (unlikely(!kmm_trylock(&pcp->lock)))
+		return NULL;
+	if (likely(!list_empty(list)) || pcp_refill(zone, pcp, order)) {
+		page = list_first_entry(list, struct page, buddy_list);
+		list_del(&page->buddy_list);
+		pcp->count -= 1 << order;
+	}
+	kmm_unlock(&pcp->lock);
+	return page;
+}
+
+static struct page *rmqueue_buddy(struct zone *zone, unsigned int order)
+{
+	struct page *page;
+
+	kmm_lock(&zone->lock);
+	page = __rmqueue(zone, order);
+	kmm_unlock(&zone->lock);
+	return page;
+}
+
+static __always_inline struct page *rmqueue(struct zone *zone, unsigned int order)
+{
+	if (likely(order <= PAGE_ALLOC_COSTLY_ORDER)) {
+		struct page *page = rmqueue_pcplist(zone, order);
+
+		if (likely(page))
+			return page;
+	}
+	return rmqueue_buddy(zone, order);
+}
+
+static __always_inline void prep_new_page(struct page *page, unsigned int order)
+{
+	page->order = order;
+	set_page_refcounted(page);
+	if (order)
+		SetPageHead(page);
+}
+
+static __always_inline struct page *get_page_from_freelist(struct zone *preferred,
+                                                           unsigned int order)
+{
+	for (int i = 0; i < preferred->nr_zonelist; i++) {
+		struct page *page = rmqueue(preferred->zonelist[i], order);
+
+		if (likely(page)) {
+			prep_new_page(page, order);
+			return page;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Every zone looked empty. Pages may sit on other CPUs' lists or be out for reporting:
+ * bring them all back and try once more (the kernel drains pcps before it gives up).
+ */
+static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, unsigned int order)
+{
+	struct zone *zone;
+
+	drain_all_pages();
+	for_each_zone (zone, nid) {
+		kmm_lock(&zone->report_lock);
+		kmm_unlock(&zone->report_lock);
+	}
+	return get_page_from_freelist(preferred, order);
+}
+
+struct page *__alloc_pages(unsigned int order, int preferred_nid)
+{
+	struct zone *preferred = node_zones[preferred_nid];
+	struct page *page = get_page_from_freelist(preferred, order);
+
+	if (likely(page))
+		return page;
+	return __alloc_pages_slowpath(preferred, order);
+}
+
+/* Returns false when the local pcp is busy; the caller frees to the zone instead. */
+static __always_inline bool free_unref_page(struct zone *zone, struct page *page,
+                                            unsigned int order)
+{
+	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+	bool flushed = false;
+
+	if (unlikely(!kmm_trylock(&pcp->lock)))
+		return false;
+	list_add(&page->buddy_list, &pcp->lists[order]);
+	pcp->count += 1 << order;
+	if (unlikely(pcp->count >= pcp->high)) {
+		free_pcppages_bulk(zone, pcp->count - (pcp->high - pcp->batch), pcp);
+		flushed = true;
+	}
+	kmm_unlock(&pcp->lock);
+	if (unlikely(flushed))
+		page_reporting_check(zone, os_now_ms());
+	return true;
+}
+
+static void free_one_page(struct zone *zone, struct page *page, unsigned int order)
+{
+	uint64_t now = os_now_ms();
+
+	kmm_lock(&zone->lock);
+	__free_one_page(page, page_to_pfn(page), zone, order, now, false);
+	kmm_unlock(&zone->lock);
+	page_reporting_check(zone, now);
+}
+
+void __free_pages(struct page *page, unsigned int order)
+{
+	struct zone *zone = page_zone(page);
+
+	page->_refcount = 0;
+	ClearPageHead(page);
+	if (likely(order <= PAGE_ALLOC_COSTLY_ORDER) && likely(free_unref_page(zone, page, order)))
+		return;
+	free_one_page(zone, page, order);
+}
+
+void drain_all_pages(void)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid) {
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
+			struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
+
+			kmm_lock(&pcp->lock);
+			if (pcp->count)
+				free_pcppages_bulk(zone, pcp->count, pcp);
+			kmm_unlock(&pcp->lock);
+		}
+	}
+}
+
+unsigned long zone_available_pages(struct zone *zone)
+{
+	unsigned long pages;
+
+	kmm_lock(&zone->lock);
+	pages = zone->nr_free_pages + (zone_end_pfn(zone) - zone->first_deferred_pfn);
+	kmm_unlock(&zone->lock);
+	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
+		pages += (unsigned long)READ_ONCE(zone->per_cpu_pageset[cpu].count);
+	return pages;
+}
+
+void page_alloc_fork_prepare(void)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid)
+		kmm_lock(&zone->report_lock);
+	for_each_zone (zone, nid)
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
+			kmm_lock(&zone->per_cpu_pageset[cpu].lock);
+	for_each_zone (zone, nid)
+		kmm_lock(&zone->lock);
+}
+
+void page_alloc_fork_parent(void)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid)
+		kmm_unlock(&zone->lock);
+	for_each_zone (zone, nid)
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
+			kmm_unlock(&zone->per_cpu_pageset[cpu].lock);
+	for_each_zone (zone, nid)
+		kmm_unlock(&zone->report_lock);
+}
+
+void page_alloc_fork_child(void)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid) {
+		kmm_lock_reinit(&zone->lock);
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
+			kmm_lock_reinit(&zone->per_cpu_pageset[cpu].lock);
+		kmm_lock_reinit(&zone->report_lock);
+	}
+}

@@ -1,0 +1,35 @@
+/*
+ * The page allocator's interface to the layers above it (slab, vmalloc, the public API).
+ */
+#ifndef KMM_BUDDY_PAGE_ALLOC_H
+#define KMM_BUDDY_PAGE_ALLOC_H
+
+#include <stdbool.h>
+
+#include "mmzone.h"
+
+/*
+ * Allocate 2^@order contiguous frames, aligned to their size, preferring the zone of
+ * node @preferred_nid and falling back along its zonelist. NULL when every zone is
+ * exhausted, even after draining the per-CPU lists. The caller has checked @order.
+ */
+struct page *__alloc_pages(unsigned int order, int preferred_nid);
+
+/* Free a block that __alloc_pages returned with the same @order. */
+void __free_pages(struct page *page, unsigned int order);
+
+/* Return every per-CPU list's pages to their zones (memory is short, or a trim). */
+void drain_all_pages(void);
+
+/*
+ * Free pages of @zone in every form: on its free lists, on per-CPU lists, and not yet
+ * initialized. Exact when no other thread is allocating.
+ */
+unsigned long zone_available_pages(struct zone *zone);
+
+/* fork(): take every page allocator lock in rank order, then release or reset them. */
+void page_alloc_fork_prepare(void);
+void page_alloc_fork_parent(void);
+void page_alloc_fork_child(void);
+
+#endif /* KMM_BUDDY_PAGE_ALLOC_H */

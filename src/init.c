@@ -1,0 +1,67 @@
+/*
+ * libkmm initialization; see init.h.
+ *
+ * Nothing here calls malloc: options are read straight from the environment, sysfs
+ * with raw read(2), and memory comes from mmap. pthread_atfork keeps its first handlers
+ * in static storage, so registering ours does not allocate either.
+ */
+#include "init.h"
+
+#include <pthread.h>
+
+#include "base/lock.h"
+#include "base/options.h"
+#include "base/printk.h"
+#include "buddy/mm_init.h"
+#include "buddy/page_alloc.h"
+
+int kmm_init_state = KMM_UNINITIALIZED;
+
+static kmm_lock_t init_lock = KMM_LOCK_INIT;
+static __thread bool initializing __attribute__((tls_model("initial-exec")));
+
+static void kmm_fork_prepare(void)
+{
+	page_alloc_fork_prepare();
+}
+
+static void kmm_fork_parent(void)
+{
+	page_alloc_fork_parent();
+}
+
+static void kmm_fork_child(void)
+{
+	page_alloc_fork_child();
+}
+
+static int kmm_init(void)
+{
+	kmm_options_init(NULL);
+	if (mm_init() != 0) {
+		kmm_printk("cannot reserve any address space for the zones; allocations fail "
+		           "with ENOMEM");
+		return KMM_FAILED;
+	}
+	pthread_atfork(kmm_fork_prepare, kmm_fork_parent, kmm_fork_child);
+	return KMM_READY;
+}
+
+bool __kmm_init_slow(void)
+{
+	/* Re-entry from inside initialization on the same thread: not ready yet. */
+	if (initializing)
+		return false;
+	initializing = true;
+	kmm_lock(&init_lock);
+	if (kmm_init_state == KMM_UNINITIALIZED)
+		__atomic_store_n(&kmm_init_state, kmm_init(), __ATOMIC_RELEASE);
+	kmm_unlock(&init_lock);
+	initializing = false;
+	return kmm_init_state == KMM_READY;
+}
+
+__attribute__((constructor(101))) static void kmm_constructor(void)
+{
+	kmm_ensure_init();
+}

@@ -1,0 +1,54 @@
+/*
+ * Every zone's memory carries the NUMA policy kmm set with mbind, read back with
+ * get_mempolicy. The expected mode is the first argument: bind, preferred or off
+ * (run with the matching KMM_MBIND).
+ */
+#include "../buddy_test.h"
+
+#include <sys/syscall.h>
+
+#include "base/os.h"
+#include "buddy/topology.h"
+
+static int policy_of(void *addr, unsigned long *mask)
+{
+	int mode = -1;
+
+	*mask = 0;
+	CHECK(syscall(SYS_get_mempolicy, &mode, mask, 64, addr, KMM_MPOL_F_ADDR) == 0,
+	      "get_mempolicy(%p): %s", addr, strerror(errno));
+	return mode;
+}
+
+int main(int argc, char **argv)
+{
+	const char *want = argc > 1 ? argv[1] : "bind";
+	int expected_mode = strcmp(want, "bind") == 0        ? KMM_MPOL_BIND
+	                    : strcmp(want, "preferred") == 0 ? KMM_MPOL_PREFERRED
+	                                                     : KMM_MPOL_DEFAULT;
+	struct zone *zone;
+
+	CHECK(kmm_ensure_init(), "kmm did not initialize");
+	for_each_zone (zone, nid) {
+		unsigned char *p = kmm_alloc_pages_node(nid, 0);
+		unsigned long mask;
+		int mode;
+
+		CHECK(p != NULL, "allocation on node %d", nid);
+		p[0] = 1; /* the policy applies to the touched page as to the range */
+		mode = policy_of(p, &mask);
+		CHECK(mode == expected_mode, "zone %d (%s): expected policy mode %d, got %d", nid,
+		      want, expected_mode, mode);
+		if (expected_mode != KMM_MPOL_DEFAULT)
+			CHECK(mask == 1UL << zone->phys_node,
+			      "zone %d: expected node mask %#lx, got %#lx", nid,
+			      1UL << zone->phys_node, mask);
+		/* The page descriptors are bound to the same node. */
+		mode = policy_of(mem_map + zone->zone_start_pfn, &mask);
+		CHECK(mode == expected_mode, "mem_map of zone %d: expected mode %d, got %d", nid,
+		      expected_mode, mode);
+		kmm_free_pages(p, 0);
+	}
+	printf("mbind %s: passed on %d zones\n", want, nr_online_nodes);
+	return 0;
+}
