@@ -262,12 +262,16 @@ static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsig
 static void report_zones(void)
 {
 	struct zone *zone;
+	char where[48];
 
 	for_each_zone (zone, nid) {
-		kmm_printk("zone %d: node %d%s, %lu MiB at %p, backing %s, mbind %s, pcp batch %d "
-		           "high %d",
-		           zone->node, zone->phys_node, numa_topology.fake ? " (fake numa)" : "",
-		           zone->spanned_pages >> (20 - PAGE_SHIFT),
+		if (numa_topology.fake)
+			kmm_snprintf(where, sizeof(where), "fake node %d on node %d", zone->node,
+			             zone->phys_node);
+		else
+			kmm_snprintf(where, sizeof(where), "node %d", zone->node);
+		kmm_printk("zone %d: %s, %lu MiB at %p, backing %s, mbind %s, pcp batch %d high %d",
+		           zone->node, where, zone->spanned_pages >> (20 - PAGE_SHIFT),
 		           page_address(pfn_to_page(zone->zone_start_pfn)),
 		           zone_backing_name(zone->backing),
 		           zone->mempolicy == KMM_MPOL_BIND        ? "bind"
