@@ -221,15 +221,21 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	struct list_head *list = &pcp->lists[order];
 	struct page *page = NULL;
+	bool refilled = false;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
 		return NULL;
-	if (likely(!list_empty(list)) || pcp_refill(zone, pcp, order)) {
+	if (unlikely(list_empty(list)))
+		refilled = pcp_refill(zone, pcp, order);
+	if (likely(!list_empty(list))) {
 		page = list_first_entry(list, struct page, buddy_list);
 		list_del(&page->buddy_list);
 		pcp->count -= 1 << order;
 	}
 	kmm_unlock(&pcp->lock);
+	/* Refills come every batch allocations: a steady beat for overdue reporting. */
+	if (unlikely(refilled))
+		page_reporting_check(zone, os_now_ms());
 	return page;
 }
 

@@ -12,9 +12,11 @@
  *  - hugetlb-backed blocks are never given back: the pool is reserved for this process
  *    anyway, and a private hugetlb page dropped with MADV_DONTNEED loses its
  *    reservation, so a later touch could fail with SIGBUS;
- *  - the check runs on the free paths that already take the zone lock (a per-CPU list
- *    flush, a high-order free), at most once per deadline, and reads only the coarse
- *    clock before it knows there is work.
+ *  - the check runs where the zone lock is taken anyway (a per-CPU list refill or
+ *    flush, a high-order free), after the lock is dropped, and reads only the coarse
+ *    clock and the zone's deadline before it knows there is work. A process that stops
+ *    calling the allocator keeps its free memory until it calls again; the reclaim
+ *    layer's kswapd thread will give it a clock of its own.
  *
  * The madvise runs without zone->lock: candidate blocks are taken off the free lists
  * (isolated) first and put back afterwards, flagged PG_reported, at the tail of their
