@@ -36,13 +36,18 @@ static void free_all(void)
 		kmm_free_pages(blocks[i], MAX_PAGE_ORDER);
 }
 
+/*
+ * Fewer pages than a per-CPU list's high mark: the list is refilled a few times but
+ * never flushed, so only the refill path can notice the reporting deadline.
+ */
 static void small_page_churn(void)
 {
-	void *pages[256];
+	int n = node_zones[0]->per_cpu_pageset[0].high / 2;
+	void *pages[4096];
 
-	for (int i = 0; i < 256; i++)
+	for (int i = 0; i < n; i++)
 		pages[i] = kmm_alloc_pages(0);
-	for (int i = 0; i < 256; i++)
+	for (int i = 0; i < n; i++)
 		kmm_free_pages(pages[i], 0);
 }
 
