@@ -64,8 +64,15 @@ struct per_cpu_pages {
 	int count; /* pages on all lists; guarded by lock */
 	int high;
 	int batch;
+	unsigned int ticks; /* operations, to poll page reporting; guarded by lock */
 	struct list_head lists[NR_PCP_LISTS]; /* guarded by lock */
 } ____cacheline_aligned;
+
+/*
+ * Every PCP_POLL_TICKS operations on a per-CPU list, the CPU looks at its zone's page
+ * reporting deadline: churn that never leaves the list still gives free memory back.
+ */
+#define PCP_POLL_TICKS 256
 
 struct zone {
 	/* Read-mostly, set at initialization. */

@@ -221,20 +221,20 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	struct list_head *list = &pcp->lists[order];
 	struct page *page = NULL;
-	bool refilled = false;
+	bool poll;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
 		return NULL;
+	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	if (unlikely(list_empty(list)))
-		refilled = pcp_refill(zone, pcp, order);
+		poll |= pcp_refill(zone, pcp, order);
 	if (likely(!list_empty(list))) {
 		page = list_first_entry(list, struct page, buddy_list);
 		list_del(&page->buddy_list);
 		pcp->count -= 1 << order;
 	}
 	kmm_unlock(&pcp->lock);
-	/* Refills come every batch allocations: a steady beat for overdue reporting. */
-	if (unlikely(refilled))
+	if (unlikely(poll))
 		page_reporting_check(zone, os_now_ms());
 	return page;
 }
@@ -313,18 +313,19 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
                                             unsigned int order)
 {
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
-	bool flushed = false;
+	bool poll;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
 		return false;
 	list_add(&page->buddy_list, &pcp->lists[order]);
 	pcp->count += 1 << order;
+	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	if (unlikely(pcp->count >= pcp->high)) {
 		free_pcppages_bulk(zone, pcp->count - (pcp->high - pcp->batch), pcp);
-		flushed = true;
+		poll = true;
 	}
 	kmm_unlock(&pcp->lock);
-	if (unlikely(flushed))
+	if (unlikely(poll))
 		page_reporting_check(zone, os_now_ms());
 	return true;
 }

@@ -12,11 +12,14 @@
  *  - hugetlb-backed blocks are never given back: the pool is reserved for this process
  *    anyway, and a private hugetlb page dropped with MADV_DONTNEED loses its
  *    reservation, so a later touch could fail with SIGBUS;
- *  - the check runs where the zone lock is taken anyway (a per-CPU list refill or
- *    flush, a high-order free), after the lock is dropped, and reads only the coarse
- *    clock and the zone's deadline before it knows there is work. A process that stops
- *    calling the allocator keeps its free memory until it calls again; the reclaim
- *    layer's kswapd thread will give it a clock of its own.
+ *  - nothing runs on a timer: the allocator polls the zone's deadline where it takes
+ *    the zone lock anyway (a per-CPU list refill or flush, a high-order free) and every
+ *    PCP_POLL_TICKS operations on a per-CPU list, always after dropping its locks. A
+ *    poll reads the coarse clock and one word. A process that stops calling the
+ *    allocator keeps its free memory until it calls again (as jemalloc and mimalloc do
+ *    without background threads); kmm starts no thread of its own for this, because a
+ *    thread the program did not ask for breaks unshare(CLONE_NEWUSER) and surprises
+ *    programs that count their threads.
  *
  * The madvise runs without zone->lock: candidate blocks are taken off the free lists
  * (isolated) first and put back afterwards, flagged PG_reported, at the tail of their
