@@ -93,11 +93,16 @@ static void plan_zone_sizes(unsigned long blocks[MAX_NUMNODES])
 }
 
 /*
- * Reserve the physical address space. If the system refuses (RLIMIT_AS,
- * overcommit_memory=2), halve every zone and try again rather than fail.
+ * Reserve the physical address space and the mem_map that describes it. If the system
+ * refuses (RLIMIT_AS, overcommit_memory=2), halve every zone and try again rather than
+ * fail, and say so once.
  */
 static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 {
+	unsigned long wanted = 0;
+
+	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
+		wanted += blocks[nid];
 	for (;;) {
 		unsigned long total = 0, largest = 0;
 
@@ -105,15 +110,23 @@ static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 			total += blocks[nid];
 			largest = max_ul(largest, blocks[nid]);
 		}
+		kmm_max_pfn = total * MAX_ORDER_NR_PAGES;
 		kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
-		if (kmm_phys_base) {
-			kmm_max_pfn = total * MAX_ORDER_NR_PAGES;
+		mem_map = kmm_phys_base ? os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE)
+		                        : NULL;
+		if (mem_map) {
+			if (total < wanted)
+				kmm_printk("could not reserve %lu MiB of address space for the "
+				           "zones; using %lu MiB",
+				           wanted * (MAX_ORDER_BYTES >> 20),
+				           total * (MAX_ORDER_BYTES >> 20));
 			return 0;
 		}
+		if (kmm_phys_base)
+			os_unmap(kmm_phys_base, total * MAX_ORDER_BYTES);
+		kmm_phys_base = NULL;
 		if (largest <= 1)
 			return -1;
-		kmm_printk("could not reserve %lu MiB of address space; halving the zones",
-		           total * (MAX_ORDER_BYTES >> 20));
 		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
 			blocks[nid] = blocks[nid] > 1 ? blocks[nid] / 2 : blocks[nid];
 	}
@@ -291,11 +304,6 @@ int mm_init(void)
 	plan_zone_sizes(blocks);
 	if (reserve_physical_window(blocks) != 0)
 		return -1;
-	mem_map = os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE);
-	if (!mem_map) {
-		os_unmap(kmm_phys_base, kmm_max_pfn << PAGE_SHIFT);
-		return -1;
-	}
 	nr_online_nodes = 0;
 	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
 		if (!blocks[nid])

@@ -63,6 +63,15 @@ $want
 got:
 $err"; else echo "ok: bad value reported"; fi
 
+# Too little address space for the default zones (RLIMIT_AS): kmm shrinks them, says so
+# once, and the program runs. The limit leaves room for the zones' 1/64 of descriptors.
+err=$(ulimit -v 4000000; LD_PRELOAD=$so KMM_VERBOSE=1 "$page_user" 2>&1)
+case $err in
+*"could not reserve "*"MiB of address space for the zones; using "*"page_user: 11 orders"*)
+	echo "ok: zones shrink to fit RLIMIT_AS" ;;
+*) fail "under ulimit -v: expected one 'could not reserve' line and a working program, got: $err" ;;
+esac
+
 if [ $failures -ne 0 ]; then
 	echo "$failures preload check(s) failed"
 	exit 1
