@@ -54,6 +54,17 @@ static inline void list_move_tail(struct list_head *entry, struct list_head *hea
 	list_add_tail(entry, head);
 }
 
+/* Move every entry of @list to the front of @head; @list is left unusable. */
+static inline void list_splice(struct list_head *list, struct list_head *head)
+{
+	if (list->next == list)
+		return;
+	list->next->prev = head;
+	list->prev->next = head->next;
+	head->next->prev = list->prev;
+	head->next = list->next;
+}
+
 static inline bool list_empty(const struct list_head *head)
 {
 	return head->next == head;

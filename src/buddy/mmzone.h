@@ -8,7 +8,9 @@
  * Lock order, outermost first (a thread never takes an earlier lock while holding a
  * later one):
  *   zone->report_lock  →  pcp->lock  →  zone->lock
- * fork's prepare handler takes all of them in this order (src/buddy/page_alloc.c).
+ * fork's prepare handler and the verify walker take all of them in this order. The
+ * allocation paths themselves never nest pcp->lock and zone->lock (page_alloc.c says
+ * why); page reporting holds report_lock around zone->lock.
  */
 #ifndef KMM_BUDDY_MMZONE_H
 #define KMM_BUDDY_MMZONE_H

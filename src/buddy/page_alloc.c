@@ -13,7 +13,10 @@
  *  - the head of an allocated block has _refcount 1 and page->order set.
  *
  * Lock order: see mmzone.h. The allocation and free fast paths take only the local
- * pcp->lock, with a trylock: a busy pcp sends the caller to the zone lock instead.
+ * pcp->lock, with a trylock: a busy pcp sends the caller to the zone lock instead. No
+ * path waits for zone->lock while it holds a pcp->lock: with more threads than CPUs a
+ * waiter can sleep or be preempted there, and it would shut its CPU's list for all the
+ * other threads on that CPU. Refills and flushes move pages through a local list.
  */
 #include "page_alloc.h"
 
@@ -175,64 +178,98 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
 
 		if (!page)
 			break;
+		page->order = order;
 		list_add_tail(&page->buddy_list, list);
 	}
 	kmm_unlock(&zone->lock);
 	return i;
 }
 
-static __noinline bool pcp_refill(struct zone *zone, struct per_cpu_pages *pcp, unsigned int order)
-{
-	int batch = max_ul((unsigned long)pcp->batch >> order, 1);
-	int got = rmqueue_bulk(zone, order, batch, &pcp->lists[order]);
-
-	pcp->count += got << order;
-	return got > 0;
-}
-
 /*
- * Return @count pages from a per-CPU list to the zone, coldest first (the tails), taking
+ * Take up to @count pages, coldest first (the tails), off a per-CPU list onto @out,
  * the orders in turn. Called with pcp->lock held.
  */
-static void free_pcppages_bulk(struct zone *zone, int count, struct per_cpu_pages *pcp)
+static void pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_head *out)
 {
-	uint64_t now = os_now_ms();
 	unsigned int order = 0;
 
-	kmm_lock(&zone->lock);
 	while (count > 0 && pcp->count > 0) {
 		struct list_head *list = &pcp->lists[order];
 
 		if (!list_empty(list)) {
 			struct page *page = list_last_entry(list, struct page, buddy_list);
 
-			list_del(&page->buddy_list);
+			page->order = order;
+			list_move_tail(&page->buddy_list, out);
 			pcp->count -= 1 << order;
 			count -= 1 << order;
-			__free_one_page(page, page_to_pfn(page), zone, order, now, false);
 		}
 		order = (order + 1) % NR_PCP_LISTS;
 	}
+}
+
+/* Give detached per-CPU pages back to their zone. Called without pcp->lock. */
+static void free_pages_bulk(struct zone *zone, struct list_head *pages)
+{
+	uint64_t now = os_now_ms();
+	struct page *page, *tmp;
+
+	kmm_lock(&zone->lock);
+	list_for_each_entry_safe (page, tmp, pages, buddy_list) {
+		list_del(&page->buddy_list);
+		__free_one_page(page, page_to_pfn(page), zone, page->order, now, false);
+	}
 	kmm_unlock(&zone->lock);
+	page_reporting_check(zone, now);
+}
+
+/*
+ * The local list of @order is empty: take a batch from the zone, keep one block and
+ * put the rest on the list. The pcp lock is not held meanwhile, so a thread that waits
+ * here for the zone lock (or is preempted holding it) does not shut the other threads
+ * of its CPU out of the list.
+ */
+static __noinline struct page *pcp_refill(struct zone *zone, struct per_cpu_pages *pcp,
+                                          unsigned int order)
+{
+	int batch = (int)max_ul((unsigned long)pcp->batch >> order, 1);
+	struct list_head pages;
+	struct page *page;
+	int got;
+
+	INIT_LIST_HEAD(&pages);
+	got = rmqueue_bulk(zone, order, batch, &pages);
+	if (!got)
+		return NULL;
+	page = list_first_entry(&pages, struct page, buddy_list);
+	list_del(&page->buddy_list);
+	if (got > 1) {
+		kmm_lock(&pcp->lock);
+		list_splice(&pages, &pcp->lists[order]);
+		pcp->count += (got - 1) << order;
+		kmm_unlock(&pcp->lock);
+	}
+	page_reporting_check(zone, os_now_ms());
+	return page;
 }
 
 static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 {
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	struct list_head *list = &pcp->lists[order];
-	struct page *page = NULL;
+	struct page *page;
 	bool poll;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
 		return NULL;
-	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
-	if (unlikely(list_empty(list)))
-		poll |= pcp_refill(zone, pcp, order);
-	if (likely(!list_empty(list))) {
-		page = list_first_entry(list, struct page, buddy_list);
-		list_del(&page->buddy_list);
-		pcp->count -= 1 << order;
+	if (unlikely(list_empty(list))) {
+		kmm_unlock(&pcp->lock);
+		return pcp_refill(zone, pcp, order);
 	}
+	page = list_first_entry(list, struct page, buddy_list);
+	list_del(&page->buddy_list);
+	pcp->count -= 1 << order;
+	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
 		page_reporting_check(zone, os_now_ms());
@@ -308,11 +345,16 @@ struct page *__alloc_pages(unsigned int order, int preferred_nid)
 	return __alloc_pages_slowpath(preferred, order);
 }
 
-/* Returns false when the local pcp is busy; the caller frees to the zone instead. */
+/*
+ * Returns false when the local pcp is busy; the caller frees to the zone instead. Past
+ * the high mark, a batch of cold pages goes back to the zone after the pcp lock is
+ * dropped, for the same reason as in pcp_refill.
+ */
 static __always_inline bool free_unref_page(struct zone *zone, struct page *page,
                                             unsigned int order)
 {
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+	struct list_head cold;
 	bool poll;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
@@ -321,8 +363,11 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 	pcp->count += 1 << order;
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	if (unlikely(pcp->count >= pcp->high)) {
-		free_pcppages_bulk(zone, pcp->count - (pcp->high - pcp->batch), pcp);
-		poll = true;
+		INIT_LIST_HEAD(&cold);
+		pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold);
+		kmm_unlock(&pcp->lock);
+		free_pages_bulk(zone, &cold);
+		return true;
 	}
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
@@ -359,10 +404,14 @@ void drain_all_pages(void)
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
 			struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
 
+			struct list_head pages;
+
+			INIT_LIST_HEAD(&pages);
 			kmm_lock(&pcp->lock);
-			if (pcp->count)
-				free_pcppages_bulk(zone, pcp->count, pcp);
+			pcp_detach_cold(pcp, pcp->count, &pages);
 			kmm_unlock(&pcp->lock);
+			if (!list_empty(&pages))
+				free_pages_bulk(zone, &pages);
 		}
 	}
 }
