@@ -99,4 +99,28 @@ static inline long proc_status_kb(const char *field)
 	return kb;
 }
 
+/*
+ * The line starting with @field ("Rss:", "VmFlags:") of the mapping that contains @addr,
+ * from /proc/self/smaps; empty when there is none.
+ */
+static inline void smaps_line(const void *addr, const char *field, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int inside = 0;
+
+	out[0] = '\0';
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			inside = (unsigned long)addr >= lo && (unsigned long)addr < hi;
+		else if (inside && strncmp(line, field, strlen(field)) == 0)
+			snprintf(out, len, "%s", line);
+	}
+	if (f)
+		fclose(f);
+}
+
 #endif /* KMM_TESTS_TEST_H */

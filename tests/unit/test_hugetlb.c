@@ -39,27 +39,6 @@ static int write_long(const char *path, long v)
 	return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-/* The VmFlags line of the mapping that contains @addr, from /proc/self/smaps. */
-static void vmflags_of(void *addr, char *out, size_t len)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool inside = false;
-
-	out[0] = '\0';
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' '))
-			inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		else if (inside && strncmp(line, "VmFlags:", 8) == 0)
-			snprintf(out, len, "%s", line);
-	}
-	if (f)
-		fclose(f);
-}
-
 /* Child: report what backing zone 0 got, after touching some memory. */
 static int child_report(void)
 {
@@ -72,7 +51,7 @@ static int child_report(void)
 	p = kmm_alloc_pages(MAX_PAGE_ORDER);
 	CHECK(p != NULL, "allocation failed: %s", strerror(errno));
 	memset(p, 0x5a, KMM_PAGE_SIZE << MAX_PAGE_ORDER);
-	vmflags_of(p, flags, sizeof(flags));
+	smaps_line(p, "VmFlags:", flags, sizeof(flags));
 	printf("backing=%s\n%s", zone_backing_name(zone->backing), flags);
 	kmm_free_pages(p, MAX_PAGE_ORDER);
 	return 0;

@@ -9,26 +9,13 @@
 
 #include "buddy/page.h"
 
-/* Rss of the mapping that contains @addr, in kB, from /proc/self/smaps. */
+/* Rss of the mapping that contains @addr, in kB. */
 static long mapping_rss_kb(const void *addr)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool inside = false;
-	long kb = -1;
+	char line[256];
 
-	while (f && fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
-		    strchr(line, '-') < strchr(line, ' '))
-			inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		else if (inside && strncmp(line, "Rss:", 4) == 0)
-			kb = strtol(line + 4, NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return kb;
+	smaps_line(addr, "Rss:", line, sizeof(line));
+	return line[0] ? strtol(line + 4, NULL, 10) : -1;
 }
 
 int main(void)
