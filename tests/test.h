@@ -116,8 +116,12 @@ static inline void smaps_line(const void *addr, const char *field, char *out, si
 		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
 		    strchr(line, '-') < strchr(line, ' '))
 			inside = (unsigned long)addr >= lo && (unsigned long)addr < hi;
-		else if (inside && strncmp(line, field, strlen(field)) == 0)
-			snprintf(out, len, "%s", line);
+		else if (inside && strncmp(line, field, strlen(field)) == 0) {
+			size_t n = strlen(line) < len ? strlen(line) : len - 1;
+
+			memcpy(out, line, n);
+			out[n] = '\0';
+		}
 	}
 	if (f)
 		fclose(f);
