@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,12 +35,26 @@ static void *trim_to_alignment(char *raw, size_t size, size_t align)
 
 void *os_reserve(size_t size, size_t align)
 {
-	char *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *raw = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	                 -1, 0);
 
 	if (raw == MAP_FAILED)
 		return NULL;
 	return trim_to_alignment(raw, size, align);
+}
+
+int os_commit(void *addr, size_t size)
+{
+	return mprotect(addr, size, PROT_READ | PROT_WRITE);
+}
+
+size_t os_address_space_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	return (size_t)rl.rlim_cur;
 }
 
 int os_map_hugetlb_fixed(void *addr, size_t size)
@@ -49,8 +64,7 @@ int os_map_hugetlb_fixed(void *addr, size_t size)
 	         0) != MAP_FAILED)
 		return 0;
 	/* A failed MAP_FIXED may already have unmapped the range: put the reservation back. */
-	mmap(addr, size, PROT_READ | PROT_WRITE,
-	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	return -1;
 }
 

@@ -31,10 +31,21 @@
 #define KMM_MAX_NUMNODES   1024
 
 /*
- * Reserve @size bytes of address space aligned to @align (a power of two), readable and
- * writable, with no commit charge (MAP_NORESERVE): pages only cost memory when touched.
+ * Reserve @size bytes of address space aligned to @align (a power of two). The range is
+ * inaccessible (PROT_NONE) and carries no commit charge, even under
+ * vm.overcommit_memory=2, until os_commit makes parts of it usable.
  */
 void *os_reserve(size_t size, size_t align);
+
+/*
+ * Make [addr, addr + size) of a reservation readable and writable. This is where the
+ * kernel charges the range against the commit limit: -1 (ENOMEM) under strict
+ * overcommit when there is no room. Pages still cost memory only when touched.
+ */
+int os_commit(void *addr, size_t size);
+
+/* The process's address-space limit (RLIMIT_AS) in bytes, or SIZE_MAX if none. */
+size_t os_address_space_limit(void);
 
 /*
  * Replace [addr, addr + size) of a reservation with memory from the hugetlb pool

@@ -92,14 +92,21 @@ static void plan_zone_sizes(unsigned long blocks[MAX_NUMNODES])
 	}
 }
 
+/* Bytes of address space the window and its mem_map take for @blocks max-order blocks. */
+static unsigned long window_bytes(unsigned long blocks)
+{
+	return blocks * (MAX_ORDER_BYTES + MAX_ORDER_NR_PAGES * sizeof(struct page));
+}
+
 /*
- * Reserve the physical address space and the mem_map that describes it. If the system
- * refuses (RLIMIT_AS, overcommit_memory=2), halve every zone and try again rather than
- * fail, and say so once.
+ * Reserve the physical address space and the mem_map that describes it. Under an
+ * address-space limit (RLIMIT_AS) the window takes at most half of it, leaving the
+ * program the rest; if the system refuses even that, halve every zone and try again.
+ * Shrinking is an adaptation, not an error: KMM_VERBOSE=1 reports it.
  */
 static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 {
-	unsigned long wanted = 0;
+	unsigned long budget = os_address_space_limit() / 2, wanted = 0;
 
 	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
 		wanted += blocks[nid];
@@ -111,11 +118,15 @@ static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 			largest = max_ul(largest, blocks[nid]);
 		}
 		kmm_max_pfn = total * MAX_ORDER_NR_PAGES;
-		kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
-		mem_map = kmm_phys_base ? os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE)
-		                        : NULL;
+		kmm_phys_base = NULL;
+		mem_map = NULL;
+		if (window_bytes(total) <= budget) {
+			kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
+			if (kmm_phys_base)
+				mem_map = os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE);
+		}
 		if (mem_map) {
-			if (total < wanted)
+			if (total < wanted && kmm_option(OPT_VERBOSE))
 				kmm_printk("could not reserve %lu MiB of address space for the "
 				           "zones; using %lu MiB",
 				           wanted * (MAX_ORDER_BYTES >> 20),
@@ -130,6 +141,17 @@ static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
 			blocks[nid] = blocks[nid] > 1 ? blocks[nid] / 2 : blocks[nid];
 	}
+}
+
+static void release_physical_window(void)
+{
+	os_unmap(mem_map, kmm_max_pfn * sizeof(struct page));
+	os_unmap(kmm_phys_base, kmm_max_pfn << PAGE_SHIFT);
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		node_zones[nid] = NULL;
+	kmm_phys_base = NULL;
+	mem_map = NULL;
+	kmm_max_pfn = 0;
 }
 
 /*
@@ -312,8 +334,10 @@ int mm_init(void)
 		pfn += blocks[nid] * MAX_ORDER_NR_PAGES;
 		nr_online_nodes++;
 	}
-	if (setup_pagesets() != 0)
+	if (setup_pagesets() != 0) {
+		release_physical_window();
 		return -1;
+	}
 	for_each_zone (zone, nid)
 		build_zonelist(zone);
 	if (kmm_option(OPT_VERBOSE))

@@ -140,9 +140,11 @@ static struct page *__rmqueue_smallest(struct zone *zone, unsigned int order)
 }
 
 /*
- * Bring the next max-order block of the zone into service: initialize its descriptors
- * and free it (the kernel's deferred_grow_zone()). Its frames were never touched, so
- * it counts as reported: nothing to give back. Called with zone->lock held.
+ * Bring the next max-order block of the zone into service: make its descriptors and
+ * frames accessible (this is where a strict overcommit limit can say no), initialize
+ * the descriptors and free the block (the kernel's deferred_grow_zone()). Its frames
+ * were never touched, so it counts as reported: nothing to give back. Called with
+ * zone->lock held.
  */
 static bool deferred_grow_zone(struct zone *zone)
 {
@@ -151,9 +153,14 @@ static bool deferred_grow_zone(struct zone *zone)
 
 	if (pfn >= zone_end_pfn(zone))
 		return false;
+	if (os_commit(page, MAX_ORDER_NR_PAGES * sizeof(struct page)) != 0)
+		return false;
+	if (pfn >= zone->hugetlb_end_pfn && os_commit(page_address(page), MAX_ORDER_BYTES) != 0)
+		return false;
 	for (unsigned long i = 0; i < MAX_ORDER_NR_PAGES; i++)
 		set_page_node(&page[i], zone->node);
-	zone->first_deferred_pfn = pfn + MAX_ORDER_NR_PAGES;
+	/* Readers outside the lock (pages_api.c) may only look at descriptors below this. */
+	__atomic_store_n(&zone->first_deferred_pfn, pfn + MAX_ORDER_NR_PAGES, __ATOMIC_RELEASE);
 	add_to_free_list(page, zone, MAX_PAGE_ORDER, true);
 	return true;
 }

@@ -45,6 +45,29 @@ KMM_EXPORT void *kmm_alloc_pages(unsigned int order)
 	return kmm_alloc_pages_node(NUMA_NO_NODE, order);
 }
 
+static struct zone *zone_of_pfn(unsigned long pfn)
+{
+	struct zone *zone;
+
+	for_each_zone (zone, nid)
+		if (zone_spans_pfn(zone, pfn))
+			return zone;
+	return NULL;
+}
+
+/* Whether @addr lies in a part of a zone that has been brought into service. */
+static bool addr_in_service(const void *addr)
+{
+	unsigned long pfn;
+	struct zone *zone;
+
+	if (kmm_init_state != KMM_READY || !virt_addr_valid(addr))
+		return false;
+	pfn = virt_to_pfn(addr);
+	zone = zone_of_pfn(pfn);
+	return zone && pfn < __atomic_load_n(&zone->first_deferred_pfn, __ATOMIC_ACQUIRE);
+}
+
 /*
  * Catch what would otherwise corrupt the free lists: a foreign pointer, a pointer into
  * the middle of a block, a block already free, a wrong order.
@@ -53,7 +76,7 @@ static struct page *page_to_free_checked(void *addr, unsigned int order)
 {
 	struct page *page;
 
-	if (unlikely(kmm_init_state != KMM_READY || !virt_addr_valid(addr)))
+	if (unlikely(!addr_in_service(addr)))
 		kmm_bug("kmm_free_pages(): invalid pointer %p (not memory from kmm)", addr);
 	if (unlikely(order > MAX_PAGE_ORDER))
 		kmm_bug("kmm_free_pages(): order %u is past the largest order %d (pointer %p)",
@@ -80,14 +103,10 @@ KMM_EXPORT void kmm_free_pages(void *addr, unsigned int order)
 
 KMM_EXPORT int kmm_page_to_nid(const void *addr)
 {
-	unsigned long pfn;
 	struct zone *zone;
 
 	if (kmm_init_state != KMM_READY || !virt_addr_valid(addr))
 		return -1;
-	pfn = virt_to_pfn(addr);
-	for_each_zone (zone, nid)
-		if (zone_spans_pfn(zone, pfn))
-			return zone->node;
-	return -1;
+	zone = zone_of_pfn(virt_to_pfn(addr));
+	return zone ? zone->node : -1;
 }

@@ -189,7 +189,8 @@ static void read_real_topology(void)
 		numa_topology.node_bytes[0] = system_ram_bytes();
 		return;
 	}
-	if (!memory)
+	/* Memory nowhere we can see (a stripped sysfs): every online node is a candidate. */
+	if (!(memory & online))
 		memory = online;
 	numa_topology.nr_node_ids = 64 - __builtin_clzll(online);
 	numa_topology.node_has_memory = memory & online;

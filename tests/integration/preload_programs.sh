@@ -72,6 +72,13 @@ case $err in
 *) fail "under ulimit -v: expected one 'could not reserve' line and a working program, got: $err" ;;
 esac
 
+# Under that limit the program keeps the larger half of its address space: python3 can
+# still allocate 200 MiB with a 3 GiB limit (the window leaves it at least half).
+if command -v python3 >/dev/null; then
+	out=$(ulimit -v 3200000; LD_PRELOAD=$so python3 -c 'x=bytearray(200*2**20); print(len(x))' 2>&1)
+	if [ "$out" = 209715200 ]; then echo "ok: RLIMIT_AS left to the program"; else fail "python3 under ulimit -v 3200000: $out"; fi
+fi
+
 if [ $failures -ne 0 ]; then
 	echo "$failures preload check(s) failed"
 	exit 1

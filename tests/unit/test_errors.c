@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "buddy/page.h"
+
 static int misuse(const char *what)
 {
 	static char stack_buffer[64];
@@ -28,6 +30,9 @@ static int misuse(const char *what)
 	} else if (strcmp(what, "unaligned") == 0) {
 		p = kmm_alloc_pages(0);
 		kmm_free_pages((char *)p + 8, 0);
+	} else if (strcmp(what, "beyond") == 0) {
+		/* Inside a zone's window, past what the zone has brought into service. */
+		kmm_free_pages(kmm_phys_base + (kmm_max_pfn << PAGE_SHIFT) - PAGE_SIZE, 0);
 	} else if (strcmp(what, "bigorder") == 0) {
 		p = kmm_alloc_pages(0);
 		kmm_free_pages(p, 11);
@@ -60,6 +65,7 @@ int main(int argc, char **argv)
 	expect_abort("double", "kmm: kmm_free_pages(): invalid pointer 0x");
 	expect_abort("interior", "(double free, or not the start of an allocated block)");
 	expect_abort("unaligned", "kmm: kmm_free_pages(): invalid pointer 0x");
+	expect_abort("beyond", "kmm: kmm_free_pages(): invalid pointer 0x");
 	expect_abort("order", "was allocated with order 2, freed with order 3");
 	expect_abort("bigorder", "kmm_free_pages(): order 11 is past the largest order 10");
 
