@@ -18,7 +18,7 @@ static inline void check_zones_consistent(void)
 	struct zone *zone;
 	char err[256];
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		CHECK(zone_verify(zone, err, sizeof(err)) == 0, "zone_verify: %s", err);
 }
 
@@ -27,7 +27,7 @@ static inline unsigned long total_zone_pages(void)
 	struct zone *zone;
 	unsigned long pages = 0;
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		pages += zone->spanned_pages;
 	return pages;
 }
@@ -37,7 +37,7 @@ static inline unsigned long available_pages(void)
 	struct zone *zone;
 	unsigned long pages = 0;
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		pages += zone_available_pages(zone);
 	return pages;
 }
@@ -53,7 +53,7 @@ static inline void check_fully_merged(void)
 	struct zone *zone;
 
 	drain_all_pages();
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		for (int order = 0; order < MAX_PAGE_ORDER; order++)
 			CHECK(zone->free_area[order].nr_free == 0,
 			      "zone %d: expected no free blocks of order %d after freeing "
@@ -78,7 +78,7 @@ static inline uint64_t rnd_next(uint64_t *s)
 
 static inline unsigned long tests_seed(void)
 {
-	const char *s = getenv("KMM_TEST_SEED");
+	const char *s = getenv("KMMTEST_SEED");
 
 	return s ? strtoul(s, NULL, 0) : 0x9e3779b97f4a7c15UL;
 }

@@ -214,12 +214,12 @@ static int setup_pagesets(void)
 	struct zone *zone;
 	int zones = 0;
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		zones++;
 	all = os_map(per_zone * (size_t)zones);
 	if (!all)
 		return -1;
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		int batch = zone_batchsize(zone);
 
 		zone->per_cpu_pageset = all;
@@ -246,7 +246,7 @@ static void build_zonelist(struct zone *zone)
 	int n = 0;
 	struct zone *other;
 
-	for_each_zone (other, nid)
+	for_each_zone(other, nid)
 		zone->zonelist[n++] = other;
 	for (int i = 1; i < n; i++) {
 		for (int j = i; j > 0; j--) {
@@ -299,7 +299,7 @@ static void report_zones(void)
 	struct zone *zone;
 	char where[48];
 
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		if (numa_topology.fake)
 			kmm_snprintf(where, sizeof(where), "fake node %d on node %d", zone->node,
 			             zone->phys_node);
@@ -338,7 +338,7 @@ int mm_init(void)
 		release_physical_window();
 		return -1;
 	}
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		build_zonelist(zone);
 	if (kmm_option(OPT_VERBOSE))
 		report_zones();

@@ -7,7 +7,7 @@
  *
  * Lock order, outermost first (a thread never takes an earlier lock while holding a
  * later one):
- *   zone->report_lock  →  pcp->lock  →  zone->lock
+ *   reporting_runner  →  zone->report_lock  →  pcp->lock  →  zone->lock
  * fork's prepare handler and the verify walker take all of them in this order. The
  * allocation paths themselves never nest pcp->lock and zone->lock (page_alloc.c says
  * why); page reporting holds report_lock around zone->lock.
@@ -98,7 +98,8 @@ struct zone {
 	unsigned long nr_free_pages;      /* pages in free_area, the kernel's NR_FREE_PAGES */
 	unsigned long nr_reported_pages;  /* of those, given back to the OS */
 	unsigned long first_deferred_pfn; /* descriptors from here on never initialized */
-	uint64_t next_report_ms;          /* earliest time page reporting runs again */
+	uint64_t next_report_ms;          /* when page reporting should look again */
+	uint64_t last_pcp_drain_ms;       /* guarded by report_lock, not lock */
 };
 
 extern struct zone *node_zones[MAX_NUMNODES];

@@ -99,7 +99,7 @@ void __free_one_page(struct page *page, unsigned long pfn, struct zone *zone, un
 	if (!reported) {
 		page->freed_at_ms = now;
 		if (is_reportable(zone, pfn, order) && zone->next_report_ms == NO_REPORT_PENDING)
-			zone->next_report_ms = now + (uint64_t)kmm_option(OPT_DECAY_MS);
+			zone_set_report_deadline(zone, now + (uint64_t)kmm_option(OPT_DECAY_MS));
 	}
 }
 
@@ -215,19 +215,31 @@ static void pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_he
 	}
 }
 
-/* Give detached per-CPU pages back to their zone. Called without pcp->lock. */
-static void free_pages_bulk(struct zone *zone, struct list_head *pages)
+/*
+ * Give detached per-CPU pages back to their zone. Called without pcp->lock. Pages that
+ * sat on a per-CPU list keep their neighbours from merging into blocks that could be
+ * given back, so a flush makes sure page reporting will come by (and drain the lists).
+ */
+static void __free_pages_bulk(struct zone *zone, struct list_head *pages, uint64_t now)
 {
-	uint64_t now = os_now_ms();
 	struct page *page, *tmp;
 
 	kmm_lock(&zone->lock);
-	list_for_each_entry_safe (page, tmp, pages, buddy_list) {
+	list_for_each_entry_safe(page, tmp, pages, buddy_list) {
 		list_del(&page->buddy_list);
 		__free_one_page(page, page_to_pfn(page), zone, page->order, now, false);
 	}
+	if (zone->next_report_ms == NO_REPORT_PENDING)
+		zone_set_report_deadline(zone, now + (uint64_t)kmm_option(OPT_DECAY_MS));
 	kmm_unlock(&zone->lock);
-	page_reporting_check(zone, now);
+}
+
+static void free_pages_bulk(struct zone *zone, struct list_head *pages)
+{
+	uint64_t now = os_now_ms();
+
+	__free_pages_bulk(zone, pages, now);
+	page_reporting_poll(now);
 }
 
 /*
@@ -256,7 +268,7 @@ static __noinline struct page *pcp_refill(struct zone *zone, struct per_cpu_page
 		pcp->count += (got - 1) << order;
 		kmm_unlock(&pcp->lock);
 	}
-	page_reporting_check(zone, os_now_ms());
+	page_reporting_poll(os_now_ms());
 	return page;
 }
 
@@ -279,7 +291,7 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
-		page_reporting_check(zone, os_now_ms());
+		page_reporting_poll(os_now_ms());
 	return page;
 }
 
@@ -335,7 +347,7 @@ static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, un
 	struct zone *zone;
 
 	drain_all_pages();
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		kmm_lock(&zone->report_lock);
 		kmm_unlock(&zone->report_lock);
 	}
@@ -378,7 +390,7 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 	}
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
-		page_reporting_check(zone, os_now_ms());
+		page_reporting_poll(os_now_ms());
 	return true;
 }
 
@@ -389,7 +401,7 @@ static void free_one_page(struct zone *zone, struct page *page, unsigned int ord
 	kmm_lock(&zone->lock);
 	__free_one_page(page, page_to_pfn(page), zone, order, now, false);
 	kmm_unlock(&zone->lock);
-	page_reporting_check(zone, now);
+	page_reporting_poll(now);
 }
 
 void __free_pages(struct page *page, unsigned int order)
@@ -403,24 +415,28 @@ void __free_pages(struct page *page, unsigned int order)
 	free_one_page(zone, page, order);
 }
 
+void drain_zone_pages(struct zone *zone)
+{
+	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
+		struct list_head pages;
+
+		INIT_LIST_HEAD(&pages);
+		kmm_lock(&pcp->lock);
+		pcp_detach_cold(pcp, pcp->count, &pages);
+		kmm_unlock(&pcp->lock);
+		if (!list_empty(&pages))
+			__free_pages_bulk(zone, &pages, os_now_ms());
+	}
+}
+
 void drain_all_pages(void)
 {
 	struct zone *zone;
 
-	for_each_zone (zone, nid) {
-		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
-			struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
-
-			struct list_head pages;
-
-			INIT_LIST_HEAD(&pages);
-			kmm_lock(&pcp->lock);
-			pcp_detach_cold(pcp, pcp->count, &pages);
-			kmm_unlock(&pcp->lock);
-			if (!list_empty(&pages))
-				free_pages_bulk(zone, &pages);
-		}
-	}
+	for_each_zone(zone, nid)
+		drain_zone_pages(zone);
+	page_reporting_poll(os_now_ms());
 }
 
 unsigned long zone_available_pages(struct zone *zone)
@@ -439,12 +455,13 @@ void page_alloc_fork_prepare(void)
 {
 	struct zone *zone;
 
-	for_each_zone (zone, nid)
+	page_reporting_fork_prepare();
+	for_each_zone(zone, nid)
 		kmm_lock(&zone->report_lock);
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 			kmm_lock(&zone->per_cpu_pageset[cpu].lock);
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		kmm_lock(&zone->lock);
 }
 
@@ -452,23 +469,25 @@ void page_alloc_fork_parent(void)
 {
 	struct zone *zone;
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		kmm_unlock(&zone->lock);
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 			kmm_unlock(&zone->per_cpu_pageset[cpu].lock);
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		kmm_unlock(&zone->report_lock);
+	page_reporting_fork_parent();
 }
 
 void page_alloc_fork_child(void)
 {
 	struct zone *zone;
 
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		kmm_lock_reinit(&zone->lock);
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 			kmm_lock_reinit(&zone->per_cpu_pageset[cpu].lock);
 		kmm_lock_reinit(&zone->report_lock);
 	}
+	page_reporting_fork_child();
 }

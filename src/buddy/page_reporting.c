@@ -9,10 +9,14 @@
  *  - a block is given back once it has stayed free for KMM_DECAY_MS (default 1 s):
  *    a page fault costs about 1.5 µs, and a program that frees and allocates again
  *    within the decay pays none (DESIGN rule 8);
+ *  - pages parked on per-CPU lists keep their 2 MiB blocks from merging, so a pass
+ *    first drains the zone's per-CPU lists (at most once per decay period); a list
+ *    flush schedules a pass for that reason. Freed memory is therefore resident for at
+ *    most about two decay periods while the program keeps calling the allocator;
  *  - hugetlb-backed blocks are never given back: the pool is reserved for this process
  *    anyway, and a private hugetlb page dropped with MADV_DONTNEED loses its
  *    reservation, so a later touch could fail with SIGBUS;
- *  - nothing runs on a timer: the allocator polls the zone's deadline where it takes
+ *  - nothing runs on a timer: the allocator polls one global deadline where it takes
  *    the zone lock anyway (a per-CPU list refill or flush, a high-order free) and every
  *    PCP_POLL_TICKS operations on a per-CPU list, always after dropping its locks. A
  *    poll reads the coarse clock and one word. A process that stops calling the
@@ -21,67 +25,151 @@
  *    thread the program did not ask for breaks unshare(CLONE_NEWUSER) and surprises
  *    programs that count their threads.
  *
- * The madvise runs without zone->lock: candidate blocks are taken off the free lists
- * (isolated) first and put back afterwards, flagged PG_reported, at the tail of their
- * free lists. zone->report_lock keeps one reporter per zone, and lets fork wait for
- * isolated blocks to come back (see mmzone.h for the lock order).
+ * The madvise runs without zone->lock: up to REPORTING_CAPACITY blocks at a time are
+ * taken off the free lists (isolated), given back, and put back flagged PG_reported at
+ * the tail of their free lists. zone->report_lock keeps one reporter per zone and lets
+ * fork wait for isolated blocks to come back; reporting_runner keeps one thread walking
+ * the zones (see mmzone.h for the lock order).
  */
 #include "../base/options.h"
 #include "internal.h"
 #include "page_alloc.h"
 
-unsigned long page_reporting_process(struct zone *zone, bool force)
+/* Blocks isolated per round, as the kernel's PAGE_REPORTING_CAPACITY. */
+#define REPORTING_CAPACITY 32
+
+/* Per-CPU lists are drained by reporting at most this often, whatever the decay. */
+#define PCP_DRAIN_MIN_MS 100
+
+uint64_t page_reporting_deadline = NO_REPORT_PENDING;
+
+static kmm_lock_t reporting_runner = KMM_LOCK_INIT;
+
+/*
+ * Take up to REPORTING_CAPACITY overdue blocks off the free lists onto @isolated, and
+ * lower *@next to the deadline of the youngest resident block left behind. Called with
+ * zone->lock held. Returns the number of blocks isolated.
+ */
+static int isolate_overdue(struct zone *zone, uint64_t now, uint64_t decay, bool force,
+                           struct list_head *isolated, uint64_t *next)
 {
-	uint64_t decay = (uint64_t)kmm_option(OPT_DECAY_MS);
-	uint64_t now, next = NO_REPORT_PENDING;
-	struct list_head isolated;
-	struct page *page, *tmp;
-	unsigned long released = 0;
+	int n = 0;
 
-	if (force)
-		kmm_lock(&zone->report_lock);
-	else if (!kmm_trylock(&zone->report_lock))
-		return 0;
-	INIT_LIST_HEAD(&isolated);
-
-	kmm_lock(&zone->lock);
-	now = os_now_ms();
 	for (unsigned int order = PAGE_REPORTING_ORDER; order < NR_PAGE_ORDERS; order++) {
 		struct list_head *free_list = &zone->free_area[order].free_list;
+		struct page *page, *tmp;
 
-		list_for_each_entry_safe (page, tmp, free_list, buddy_list) {
+		list_for_each_entry_safe(page, tmp, free_list, buddy_list) {
 			if (PageReported(page))
 				break; /* the rest of the list is reported already */
 			if (page_to_pfn(page) < zone->hugetlb_end_pfn)
 				continue;
 			if (!force && now - page->freed_at_ms < decay) {
-				next = page->freed_at_ms + decay < next ? page->freed_at_ms + decay
-				                                        : next;
+				if (page->freed_at_ms + decay < *next)
+					*next = page->freed_at_ms + decay;
 				continue;
+			}
+			if (n == REPORTING_CAPACITY) {
+				*next = now; /* more to do: come back at once */
+				return n;
 			}
 			del_page_from_free_list(page, zone, order);
 			page->order = order;
-			list_add(&page->buddy_list, &isolated);
+			list_add(&page->buddy_list, isolated);
+			n++;
 		}
 	}
-	zone->next_report_ms = next;
-	kmm_unlock(&zone->lock);
+	return n;
+}
 
-	if (list_empty(&isolated)) {
-		kmm_unlock(&zone->report_lock);
-		return 0;
-	}
-	list_for_each_entry (page, &isolated, buddy_list) {
+/* Give isolated blocks back to the OS and return them to the free lists, reported. */
+static unsigned long report_isolated(struct zone *zone, struct list_head *isolated, uint64_t now)
+{
+	unsigned long released = 0;
+	struct page *page, *tmp;
+
+	list_for_each_entry(page, isolated, buddy_list) {
 		os_release(page_address(page), PAGE_SIZE << page->order);
 		released += 1UL << page->order;
 	}
-
 	kmm_lock(&zone->lock);
-	list_for_each_entry_safe (page, tmp, &isolated, buddy_list) {
+	list_for_each_entry_safe(page, tmp, isolated, buddy_list) {
 		list_del(&page->buddy_list);
 		__free_one_page(page, page_to_pfn(page), zone, page->order, now, true);
 	}
 	kmm_unlock(&zone->lock);
+	return released;
+}
+
+unsigned long page_reporting_process(struct zone *zone, bool force)
+{
+	uint64_t decay = (uint64_t)kmm_option(OPT_DECAY_MS);
+	unsigned long released = 0;
+	uint64_t now;
+
+	if (force)
+		kmm_lock(&zone->report_lock);
+	else if (!kmm_trylock(&zone->report_lock))
+		return 0; /* another reporter is on it and will set the next deadline */
+
+	now = os_now_ms();
+	if (force || now - zone->last_pcp_drain_ms >= max_ul(decay, PCP_DRAIN_MIN_MS)) {
+		zone->last_pcp_drain_ms = now;
+		drain_zone_pages(zone);
+	}
+	for (;;) {
+		uint64_t next = NO_REPORT_PENDING;
+		struct list_head isolated;
+		int n;
+
+		INIT_LIST_HEAD(&isolated);
+		kmm_lock(&zone->lock);
+		n = isolate_overdue(zone, now, decay, force, &isolated, &next);
+		if (n == 0)
+			zone_set_report_deadline(zone, next);
+		kmm_unlock(&zone->lock);
+		if (n == 0)
+			break;
+		released += report_isolated(zone, &isolated, now);
+	}
 	kmm_unlock(&zone->report_lock);
 	return released;
+}
+
+void page_reporting_run(uint64_t now)
+{
+	struct zone *zone;
+
+	if (!kmm_trylock(&reporting_runner))
+		return;
+	/*
+	 * Start the global deadline afresh and let every zone lower it again: the ones
+	 * processed here set their next deadline, the others contribute theirs. A zone that
+	 * sets a deadline meanwhile lowers it itself after this reset.
+	 */
+	__atomic_store_n(&page_reporting_deadline, NO_REPORT_PENDING, __ATOMIC_RELAXED);
+	for_each_zone(zone, nid) {
+		uint64_t when = READ_ONCE(zone->next_report_ms);
+
+		if (now >= when)
+			page_reporting_process(zone, false);
+		else
+			page_reporting_lower_deadline(when);
+	}
+	kmm_unlock(&reporting_runner);
+}
+
+void page_reporting_fork_prepare(void)
+{
+	kmm_lock(&reporting_runner);
+}
+
+void page_reporting_fork_parent(void)
+{
+	kmm_unlock(&reporting_runner);
+}
+
+void page_reporting_fork_child(void)
+{
+	kmm_lock_reinit(&reporting_runner);
 }

@@ -49,7 +49,7 @@ static struct zone *zone_of_pfn(unsigned long pfn)
 {
 	struct zone *zone;
 
-	for_each_zone (zone, nid)
+	for_each_zone(zone, nid)
 		if (zone_spans_pfn(zone, pfn))
 			return zone;
 	return NULL;

@@ -46,7 +46,7 @@ static int walk_free_area(struct walk *w, unsigned int order, unsigned long *pag
 	bool in_reported_tail = false;
 	struct page *page;
 
-	list_for_each_entry (page, &area->free_list, buddy_list) {
+	list_for_each_entry(page, &area->free_list, buddy_list) {
 		unsigned long buddy_pfn = page_to_pfn(page) ^ (1UL << order);
 
 		if (!PageBuddy(page) || page->order != order)
@@ -80,7 +80,7 @@ static int walk_pcp(struct walk *w, struct per_cpu_pages *pcp)
 	struct page *page;
 
 	for (unsigned int order = 0; order < NR_PCP_LISTS; order++) {
-		list_for_each_entry (page, &pcp->lists[order], buddy_list) {
+		list_for_each_entry(page, &pcp->lists[order], buddy_list) {
 			if (PageBuddy(page) || page_ref_count(page) != 0)
 				return fail(w, "per-CPU page that is buddy or referenced", page,
 				            order);

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 	struct zone *zone;
 
 	CHECK(kmm_ensure_init(), "kmm did not initialize");
-	for_each_zone (zone, nid) {
+	for_each_zone(zone, nid) {
 		unsigned char *p = kmm_alloc_pages_node(nid, 0);
 		unsigned long mask;
 		int mode;

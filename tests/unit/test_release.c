@@ -6,10 +6,16 @@
  *   test_release decay  (KMM_DECAY_MS=300) RSS stays up right after the free, which is
  *                                          the point of the decay, then falls once the
  *                                          blocks have been free for 300 ms
+ *   test_release pcp    (KMM_DECAY_MS=100) 256 MiB of single pages freed in random order:
+ *                                          pages left on the per-CPU list must not pin
+ *                                          their 2 MiB blocks
+ *   test_release zones  (KMM_DECAY_MS=100, KMM_NUMA_FAKE=2) memory freed on node 0 goes
+ *                                          back while the program runs on node 1 only
  */
 #include "../buddy_test.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <time.h>
 
 #define NR_BLOCKS 64 /* 64 x 4 MiB = 256 MiB */
@@ -48,13 +54,55 @@ static void small_page_churn(void)
 }
 
 /* One CPU, one per-CPU list: what the churn exercises does not depend on migration. */
-static void pin_to_cpu0(void)
+static void pin_to_cpu(int cpu)
 {
 	cpu_set_t set;
 
 	CPU_ZERO(&set);
-	CPU_SET(0, &set);
-	CHECK(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to cpu 0: %s", strerror(errno));
+	CPU_SET(cpu, &set);
+	CHECK(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to cpu %d: %s", cpu,
+	      strerror(errno));
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Keep calling the allocator for @ms, the way a busy program does. */
+static void churn_for(double ms)
+{
+	double end = now_ms() + ms;
+
+	while (now_ms() < end)
+		small_page_churn();
+}
+
+/* 256 MiB of single pages, touched, freed in random order. */
+static void scattered_pages(void)
+{
+	enum { N = 65536 };
+	void **pages = malloc(N * sizeof(void *));
+	uint64_t seed = tests_seed();
+
+	for (int i = 0; i < N; i++) {
+		pages[i] = kmm_alloc_pages(0);
+		CHECK(pages[i] != NULL, "page %d: %s", i, strerror(errno));
+		memset(pages[i], 1, KMM_PAGE_SIZE);
+	}
+	for (int i = N - 1; i > 0; i--) {
+		int j = (int)(rnd_next(&seed) % (uint64_t)(i + 1));
+		void *t = pages[i];
+
+		pages[i] = pages[j];
+		pages[j] = t;
+	}
+	for (int i = 0; i < N; i++)
+		kmm_free_pages(pages[i], 0);
+	free(pages);
 }
 
 static void sleep_ms(long ms)
@@ -64,21 +112,68 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static void test_scattered(void)
+{
+	long base = rss_anon_mib(), touched, later;
+
+	scattered_pages();
+	touched = rss_anon_mib();
+	churn_for(400); /* four decay periods */
+	later = rss_anon_mib();
+	printf("RssAnon: %ld MiB before, %ld after freeing 256 MiB of pages, %ld after 400 ms\n",
+	       base, touched, later);
+	CHECK(later - base <= 16,
+	      "pages freed in random order: expected RSS back near %ld MiB after 400 ms, got "
+	      "%ld MiB",
+	      base, later);
+}
+
+static void test_other_zone(void)
+{
+	long base, later;
+
+	CHECK_EQ(2, nr_online_nodes);
+	pin_to_cpu(0);
+	base = rss_anon_mib();
+	allocate_and_touch();
+	CHECK_EQ(0, kmm_page_to_nid(blocks[0]));
+	free_all();
+	pin_to_cpu(1);
+	churn_for(400);
+	later = rss_anon_mib();
+	printf("RssAnon: %ld MiB before, %ld after 400 ms on the other node\n", base, later);
+	CHECK(later - base <= 16,
+	      "memory freed on node 0: expected it given back while the program runs on node 1, "
+	      "RSS %ld MiB (was %ld)",
+	      later, base);
+}
+
 int main(int argc, char **argv)
 {
-	bool lazy = argc > 1 && strcmp(argv[1], "decay") == 0;
+	const char *mode = argc > 1 ? argv[1] : "now";
+	bool lazy = strcmp(mode, "decay") == 0;
 	long base, touched, after_free, later;
 	void *p;
 
 	CHECK(kmm_ensure_init(), "kmm did not initialize");
-	pin_to_cpu0();
+	if (strcmp(mode, "pcp") == 0) {
+		pin_to_cpu(0);
+		test_scattered();
+		printf("release (pcp): passed\n");
+		return 0;
+	}
+	if (strcmp(mode, "zones") == 0) {
+		test_other_zone();
+		printf("release (zones): passed\n");
+		return 0;
+	}
+	pin_to_cpu(0);
 	base = rss_anon_mib();
 	allocate_and_touch();
 	touched = rss_anon_mib();
 	CHECK(touched - base >= 250,
-	      "touching 256 MiB: expected RSS to grow by >= 250 MiB, got "
-	      "%ld -> %ld MiB",
-	      base, touched);
+	      "touching 256 MiB: expected RSS to grow by >= 250 MiB, got %ld -> %ld MiB", base,
+	      touched);
 	free_all();
 	after_free = rss_anon_mib();
 	printf("RssAnon: %ld MiB before, %ld touched, %ld right after the free\n", base, touched,
@@ -105,11 +200,11 @@ int main(int argc, char **argv)
 		      "MiB",
 		      base, later);
 	}
-	/* The memory is still usable, and reads back zeroed after release. */
+	/* The memory is still usable after release. */
 	p = kmm_alloc_pages(MAX_PAGE_ORDER);
 	CHECK(p != NULL, "allocation after release: %s", strerror(errno));
 	check_zones_consistent();
 	kmm_free_pages(p, MAX_PAGE_ORDER);
-	printf("release (%s): passed\n", lazy ? "decay" : "now");
+	printf("release (%s): passed\n", mode);
 	return 0;
 }
