@@ -50,8 +50,9 @@ size_t os_address_space_limit(void);
 /*
  * Replace [addr, addr + size) of a reservation with memory from the hugetlb pool
  * (MAP_HUGETLB, 2 MiB pages). Without MAP_NORESERVE the kernel takes the pool
- * reservation now, so a later touch never raises SIGBUS. -1 when the pool cannot cover
- * @size; the range is then an ordinary reservation again.
+ * reservation now, so this process's first touch of a page never raises SIGBUS (after
+ * fork, copy-on-write needs free pages beyond the reservation: see mm_init.c). -1 when
+ * the pool cannot cover @size; the range is then an ordinary reservation again.
  */
 int os_map_hugetlb_fixed(void *addr, size_t size);
 

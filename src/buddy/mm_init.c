@@ -167,8 +167,13 @@ static unsigned long back_with_hugetlb(struct zone *zone, char *start, unsigned 
 		return 0;
 	pages = hugetlb_pages_available(zone->phys_node);
 	want = min_ul(pages * HPAGE_SIZE, bytes);
-	/* auto takes the pool only when it covers the whole zone; on takes what there is. */
-	if (mode == HUGETLB_AUTO && want < bytes)
+	/*
+	 * A private hugetlb page shared with a fork child after fork needs a free page from
+	 * the pool when either side writes it; with none, the kernel raises SIGBUS. auto
+	 * therefore takes the pool only when as much again stays free for copy-on-write,
+	 * and only for the whole zone. on takes what there is, as asked.
+	 */
+	if (mode == HUGETLB_AUTO && (pages * HPAGE_SIZE < 2 * bytes))
 		want = 0;
 	want = ALIGN_DOWN(want, MAX_ORDER_BYTES);
 	if (want && os_map_hugetlb_fixed(start, want) != 0)

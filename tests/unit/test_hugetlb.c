@@ -53,6 +53,27 @@ static int child_report(void)
 	memset(p, 0x5a, KMM_PAGE_SIZE << MAX_PAGE_ORDER);
 	smaps_line(p, "VmFlags:", flags, sizeof(flags));
 	printf("backing=%s\n%s", zone_backing_name(zone->backing), flags);
+	fflush(stdout);
+	/* A fork child writes inherited memory and allocates new: copy-on-write must work. */
+	if (zone->backing != ZONE_BACKING_THP) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			unsigned char *q = kmm_alloc_pages(0);
+
+			memset(p, 0x33, KMM_PAGE_SIZE << MAX_PAGE_ORDER);
+			if (!q)
+				_exit(2);
+			memset(q, 0x44, KMM_PAGE_SIZE);
+			_exit(p[0] == 0x33 && q[0] == 0x44 ? 0 : 3);
+		}
+		waitpid(pid, &status, 0);
+		printf("fork child: %s\n", WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "ok"
+		                           : WIFSIGNALED(status) ? strsignal(WTERMSIG(status))
+		                                                 : "failed");
+		CHECK(p[0] == 0x5a, "the parent's block changed after the child wrote its copy");
+	}
 	kmm_free_pages(p, MAX_PAGE_ORDER);
 	return 0;
 }
@@ -95,7 +116,10 @@ static void test_auto_and_off_are_quiet(void)
 	CHECK_STR_CONTAINS(out, "backing=thp\n");
 }
 
-/* Root: grow the pool by 8 pages, expect auto to use it for a 16 MiB zone. */
+/*
+ * Root: grow the pool by 16 pages, expect auto to use 8 of them for a 16 MiB zone and
+ * leave 8 free for copy-on-write after fork.
+ */
 static int test_reserved_pool(void)
 {
 	long before = read_long(NR_HUGEPAGES), free_before = free_hugepages();
@@ -104,11 +128,11 @@ static int test_reserved_pool(void)
 	char *env[] = {"KMM_HUGETLB=auto", "KMM_ZONE_SIZE=16M", "KMM_NUMA_FAKE=1", NULL};
 	int status;
 
-	if (before < 0 || write_long(NR_HUGEPAGES, before + 8) != 0) {
+	if (before < 0 || write_long(NR_HUGEPAGES, before + 16) != 0) {
 		printf("hugetlb pool: cannot grow %s (not root?), skipped\n", NR_HUGEPAGES);
 		return 77;
 	}
-	if (free_hugepages() < free_before + 8) {
+	if (free_hugepages() < free_before + 16) {
 		write_long(NR_HUGEPAGES, before);
 		printf("hugetlb pool: the kernel found no free 2 MiB pages, skipped\n");
 		return 77;
@@ -118,8 +142,9 @@ static int test_reserved_pool(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed:\n%s", out);
 	CHECK_STR_CONTAINS(out, "backing=hugetlb\n");
 	CHECK_STR_CONTAINS(out, " ht"); /* VM_HUGETLB */
+	CHECK_STR_CONTAINS(out, "fork child: ok\n");
 	CHECK_EQ(before, read_long(NR_HUGEPAGES));
-	printf("hugetlb pool: auto used %d reserved pages\n", 8);
+	printf("hugetlb pool: auto used 8 of 16 free pages; a fork child wrote its copy\n");
 	return 0;
 }
 
