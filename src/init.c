@@ -43,7 +43,9 @@ static int kmm_init(void)
 		           "with ENOMEM");
 		return KMM_FAILED;
 	}
-	pthread_atfork(kmm_fork_prepare, kmm_fork_parent, kmm_fork_child);
+	if (pthread_atfork(kmm_fork_prepare, kmm_fork_parent, kmm_fork_child) != 0)
+		kmm_printk("pthread_atfork failed: a fork while other threads allocate pages may "
+		           "leave the child's allocator locked");
 	return KMM_READY;
 }
 

@@ -52,9 +52,4 @@ static inline void kmm_lock_reinit(kmm_lock_t *lock)
 	__atomic_store_n(&lock->state, 0, __ATOMIC_RELAXED);
 }
 
-static inline bool kmm_lock_is_held(kmm_lock_t *lock)
-{
-	return __atomic_load_n(&lock->state, __ATOMIC_RELAXED) != 0;
-}
-
 #endif /* KMM_BASE_LOCK_H */

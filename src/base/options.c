@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "compiler.h"
 #include "os.h"
@@ -197,6 +198,9 @@ int kmm_options_init(char **envp)
 
 	for (int i = 0; i < NR_KMM_OPTIONS; i++)
 		kmm_option_values[i] = option_descs[i].default_value;
+	/* A setuid or setgid program does not take orders from its caller's environment. */
+	if (!envp && getauxval(AT_SECURE))
+		return 0;
 	if (!envp)
 		envp = environ;
 	if (!envp)

@@ -57,8 +57,8 @@ static inline long kmm_option(enum kmm_option_id id)
 
 /*
  * Reset every option to its default, then apply the KMM_* entries of @envp (NULL: the
- * process environment). Bad values and unknown KMM_ variables are reported, one line
- * each. Returns the number of problems reported.
+ * process environment, ignored in setuid and setgid programs). Bad values and unknown
+ * KMM_ variables are reported, one line each. Returns the number of problems reported.
  */
 int kmm_options_init(char **envp);
 

@@ -101,15 +101,19 @@ int os_mbind(void *addr, size_t size, int mode, int node)
 	return (int)syscall(SYS_mbind, addr, size, mode, nodemask, KMM_MAX_NUMNODES + 1, 0);
 }
 
+/*
+ * File I/O uses raw syscalls: the libc wrappers are cancellation points, and a thread
+ * cancelled inside initialization would leave kmm's init lock held forever.
+ */
 long os_read_file(const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	size_t done = 0;
 
 	if (fd < 0)
 		return -1;
 	while (done + 1 < size) {
-		ssize_t n = read(fd, buf + done, size - 1 - done);
+		long n = syscall(SYS_read, fd, buf + done, size - 1 - done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -117,7 +121,7 @@ long os_read_file(const char *path, char *buf, size_t size)
 			break;
 		done += (size_t)n;
 	}
-	close(fd);
+	syscall(SYS_close, fd);
 	buf[done] = '\0';
 	return (long)done;
 }
@@ -133,7 +137,7 @@ uint64_t os_now_ms(void)
 void os_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		long n = syscall(SYS_write, fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -142,6 +146,15 @@ void os_write_all(int fd, const char *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+}
+
+int os_process_mempolicy(void)
+{
+	int mode = KMM_MPOL_DEFAULT;
+
+	if (syscall(SYS_get_mempolicy, &mode, NULL, 0, NULL, 0) != 0)
+		return KMM_MPOL_DEFAULT;
+	return mode;
 }
 
 void os_futex_wait(int *word, int expected)
@@ -190,11 +203,10 @@ unsigned int os_nr_possible_cpus(void)
 	return n;
 }
 
+/* Without rseq (glibc.pthread.rseq=0): glibc's sched_getcpu, a vDSO call. */
 unsigned int __os_current_cpu_slow(void)
 {
-	unsigned int cpu = 0;
+	int cpu = sched_getcpu();
 
-	if (syscall(SYS_getcpu, &cpu, NULL, NULL) != 0)
-		return 0;
-	return cpu;
+	return cpu < 0 ? 0 : (unsigned int)cpu;
 }

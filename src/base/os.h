@@ -79,6 +79,9 @@ uint64_t os_now_ms(void);
 /* Write all of @len bytes to @fd, retrying on EINTR and short writes. */
 void os_write_all(int fd, const char *buf, size_t len);
 
+/* The calling thread's NUMA policy mode (KMM_MPOL_*), as numactl or set_mempolicy left it. */
+int os_process_mempolicy(void);
+
 void os_futex_wait(int *word, int expected);
 void os_futex_wake_one(int *word);
 

@@ -83,6 +83,10 @@ size_t kmm_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		}
 		if (*fmt == '*') {
 			width = va_arg(ap, int);
+			if (width < 0) {
+				left = true;
+				width = -width;
+			}
 			fmt++;
 		}
 		for (; *fmt >= '0' && *fmt <= '9'; fmt++)
@@ -137,9 +141,13 @@ size_t kmm_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			           width, left, pad);
 			break;
 		case 'p':
+			v = (uintptr_t)va_arg(ap, void *);
+			if (!v) {
+				out_padded(&o, "(nil)", 5, width, left, ' ');
+				break;
+			}
 			tmp[0] = '0';
 			tmp[1] = 'x';
-			v = (uintptr_t)va_arg(ap, void *);
 			out_padded(&o, tmp, 2 + format_unsigned(tmp + 2, v, 16, false), width, left,
 			           ' ');
 			break;

@@ -4,7 +4,8 @@
  * statistics dump) from a signal handler.
  *
  * Supported conversions: %s %c %d %i %u %x %p %% with the l, ll and z length modifiers,
- * a field width (or *), a precision for %s (or .*), and the '-' and '0' flags. Output is truncated
+ * a field width (or *, negative for '-'), a precision for %s (or .*), and the '-' and '0'
+ * flags. Other conversions are not supported and must not be used. Output is truncated
  * to the buffer.
  */
 #ifndef KMM_BASE_PRINTK_H

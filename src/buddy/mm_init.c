@@ -185,17 +185,28 @@ static unsigned long back_with_hugetlb(struct zone *zone, char *start, unsigned 
 	return want;
 }
 
-static void bind_to_node(struct zone *zone, void *start, unsigned long bytes)
+/*
+ * A range policy from mbind overrides the process's policy, so when the program runs
+ * under one (numactl --membind, --interleave, --preferred), kmm leaves its memory to it.
+ */
+static int zone_mempolicy(void)
 {
 	static const int modes[] = {
 	        [MBIND_BIND] = KMM_MPOL_BIND, [MBIND_PREFERRED] = KMM_MPOL_PREFERRED};
 	long policy = kmm_option(OPT_MBIND);
 
+	if (policy == MBIND_OFF || os_process_mempolicy() != KMM_MPOL_DEFAULT)
+		return -1;
+	return modes[policy];
+}
+
+static void bind_to_node(struct zone *zone, void *start, unsigned long bytes)
+{
+	int mode = zone_mempolicy();
+
 	zone->mempolicy = -1;
-	if (policy == MBIND_OFF)
-		return;
-	if (os_mbind(start, bytes, modes[policy], zone->phys_node) == 0)
-		zone->mempolicy = modes[policy];
+	if (mode >= 0 && os_mbind(start, bytes, mode, zone->phys_node) == 0)
+		zone->mempolicy = mode;
 }
 
 /*
@@ -299,6 +310,17 @@ static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsig
 	node_zones[nid] = zone;
 }
 
+static const char *zone_policy_name(const struct zone *zone)
+{
+	if (zone->mempolicy == KMM_MPOL_BIND)
+		return "bind";
+	if (zone->mempolicy == KMM_MPOL_PREFERRED)
+		return "preferred";
+	if (os_process_mempolicy() != KMM_MPOL_DEFAULT)
+		return "off (the process has a policy)";
+	return "off";
+}
+
 static void report_zones(void)
 {
 	struct zone *zone;
@@ -313,10 +335,7 @@ static void report_zones(void)
 		kmm_printk("zone %d: %s, %lu MiB at %p, backing %s, mbind %s, pcp batch %d high %d",
 		           zone->node, where, zone->spanned_pages >> (20 - PAGE_SHIFT),
 		           page_address(pfn_to_page(zone->zone_start_pfn)),
-		           zone_backing_name(zone->backing),
-		           zone->mempolicy == KMM_MPOL_BIND        ? "bind"
-		           : zone->mempolicy == KMM_MPOL_PREFERRED ? "preferred"
-		                                                   : "off",
+		           zone_backing_name(zone->backing), zone_policy_name(zone),
 		           zone->per_cpu_pageset[0].batch, zone->per_cpu_pageset[0].high);
 	}
 }

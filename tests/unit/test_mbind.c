@@ -1,7 +1,9 @@
 /*
  * Every zone's memory carries the NUMA policy kmm set with mbind, read back with
  * get_mempolicy. The expected mode is the first argument: bind, preferred or off
- * (run with the matching KMM_MBIND).
+ * (run with the matching KMM_MBIND). With --under-process-policy the test sets a
+ * process policy (as numactl would) and runs itself again: kmm must then leave its
+ * zones without a policy of their own, so the process policy governs them.
  */
 #include "../buddy_test.h"
 
@@ -20,9 +22,24 @@ static int policy_of(void *addr, unsigned long *mask)
 	return mode;
 }
 
+static int rerun_under_process_policy(void)
+{
+	unsigned long node0 = 1;
+	char *argv[] = {"self", "process", NULL};
+
+	CHECK(syscall(SYS_set_mempolicy, KMM_MPOL_PREFERRED, &node0, 65) == 0, "set_mempolicy: %s",
+	      strerror(errno));
+	execv("/proc/self/exe", argv);
+	CHECK(0, "execv: %s", strerror(errno));
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *want = argc > 1 ? argv[1] : "bind";
+
+	if (strcmp(want, "--under-process-policy") == 0)
+		return rerun_under_process_policy();
 	int expected_mode = strcmp(want, "bind") == 0        ? KMM_MPOL_BIND
 	                    : strcmp(want, "preferred") == 0 ? KMM_MPOL_PREFERRED
 	                                                     : KMM_MPOL_DEFAULT;
@@ -39,6 +56,10 @@ int main(int argc, char **argv)
 		mode = policy_of(p, &mask);
 		CHECK(mode == expected_mode, "zone %d (%s): expected policy mode %d, got %d", nid,
 		      want, expected_mode, mode);
+		if (strcmp(want, "process") == 0)
+			CHECK(zone->mempolicy == -1,
+			      "under a process policy zone %d should have no policy, has mode %d",
+			      nid, zone->mempolicy);
 		if (expected_mode != KMM_MPOL_DEFAULT)
 			CHECK(mask == 1UL << zone->phys_node,
 			      "zone %d: expected node mask %#lx, got %#lx", nid,

@@ -29,6 +29,8 @@ int main(void)
 	AGREE("%ld %lu %lld %llu", LONG_MIN, ULONG_MAX, LLONG_MIN, ULLONG_MAX);
 	AGREE("%zu %x %lx", (size_t)12345, 0xbeefu, 0xdeadbeefUL);
 	AGREE("%p", (void *)0x7f00dead1000);
+	AGREE("[%p] [%8p]", (void *)0, (void *)0);
+	AGREE("[%*d] [%*s]", -6, 42, -4, "ab");
 	AGREE("[%8lu] [%-8lu] [%08lu] [%5d] [%-5d] [%05d]", 42UL, 42UL, 42UL, -7, -7, -7);
 	AGREE("[%s] [%10s] [%-10s] [%.3s] [%.*s]", "zone", "Normal", "DMA", "abcdef", 2, "xyz");
 	AGREE("[%c] [%%] [%*d]", 'k', 6, 99);
