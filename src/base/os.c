@@ -157,6 +157,11 @@ int os_process_mempolicy(void)
 	return mode;
 }
 
+void os_yield(void)
+{
+	sched_yield();
+}
+
 void os_futex_wait(int *word, int expected)
 {
 	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);

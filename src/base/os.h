@@ -82,6 +82,9 @@ void os_write_all(int fd, const char *buf, size_t len);
 /* The calling thread's NUMA policy mode (KMM_MPOL_*), as numactl or set_mempolicy left it. */
 int os_process_mempolicy(void);
 
+/* Give the CPU to another thread (sched_yield). */
+void os_yield(void);
+
 void os_futex_wait(int *word, int expected);
 void os_futex_wake_one(int *word);
 

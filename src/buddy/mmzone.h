@@ -89,6 +89,12 @@ struct zone {
 	int nr_zonelist;
 	struct zone *zonelist[MAX_NUMNODES]; /* fallback order, this zone first */
 
+	/*
+	 * Pages on their way between a per-CPU list and the free lists, on some thread's
+	 * local list (page_alloc.c). Atomic; read by the exhaustion path.
+	 */
+	long nr_pages_in_transit;
+
 	/* Serializes page reporting, which drops zone->lock around madvise. */
 	kmm_lock_t report_lock ____cacheline_aligned;
 

@@ -174,7 +174,13 @@ static struct page *__rmqueue(struct zone *zone, unsigned int order)
 	return page;
 }
 
-/* Move up to @count blocks of @order from the zone to a per-CPU @list. */
+static inline void transit_add(struct zone *zone, long pages)
+{
+	if (pages)
+		__atomic_add_fetch(&zone->nr_pages_in_transit, pages, __ATOMIC_RELAXED);
+}
+
+/* Move up to @count blocks of @order from the zone to a local @list, in transit. */
 static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct list_head *list)
 {
 	int i;
@@ -189,6 +195,7 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
 		list_add_tail(&page->buddy_list, list);
 	}
 	kmm_unlock(&zone->lock);
+	transit_add(zone, (long)i << order);
 	return i;
 }
 
@@ -196,9 +203,10 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
  * Take up to @count pages, coldest first (the tails), off a per-CPU list onto @out,
  * the orders in turn. Called with pcp->lock held.
  */
-static void pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_head *out)
+static long pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_head *out)
 {
 	unsigned int order = 0;
+	long detached = 0;
 
 	while (count > 0 && pcp->count > 0) {
 		struct list_head *list = &pcp->lists[order];
@@ -210,9 +218,11 @@ static void pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_he
 			list_move_tail(&page->buddy_list, out);
 			pcp->count -= 1 << order;
 			count -= 1 << order;
+			detached += 1 << order;
 		}
 		order = (order + 1) % NR_PCP_LISTS;
 	}
+	return detached;
 }
 
 /*
@@ -223,12 +233,15 @@ static void pcp_detach_cold(struct per_cpu_pages *pcp, int count, struct list_he
 static void __free_pages_bulk(struct zone *zone, struct list_head *pages, uint64_t now)
 {
 	struct page *page, *tmp;
+	long freed = 0;
 
 	kmm_lock(&zone->lock);
 	list_for_each_entry_safe(page, tmp, pages, buddy_list) {
 		list_del(&page->buddy_list);
+		freed += 1L << page->order;
 		__free_one_page(page, page_to_pfn(page), zone, page->order, now, false);
 	}
+	transit_add(zone, -freed);
 	if (zone->next_report_ms == NO_REPORT_PENDING)
 		zone_set_report_deadline(zone, now + (uint64_t)kmm_option(OPT_DECAY_MS));
 	kmm_unlock(&zone->lock);
@@ -268,6 +281,7 @@ static __noinline struct page *pcp_refill(struct zone *zone, struct per_cpu_page
 		pcp->count += (got - 1) << order;
 		kmm_unlock(&pcp->lock);
 	}
+	transit_add(zone, -((long)got << order));
 	page_reporting_poll(os_now_ms());
 	return page;
 }
@@ -338,20 +352,39 @@ static __always_inline struct page *get_page_from_freelist(struct zone *preferre
 	return NULL;
 }
 
-/*
- * Every zone looked empty. Pages may sit on other CPUs' lists or be out for reporting:
- * bring them all back and try once more (the kernel drains pcps before it gives up).
- */
-static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, unsigned int order)
+static bool pages_in_transit(void)
 {
 	struct zone *zone;
 
-	drain_all_pages();
-	for_each_zone(zone, nid) {
-		kmm_lock(&zone->report_lock);
-		kmm_unlock(&zone->report_lock);
+	for_each_zone(zone, nid)
+		if (__atomic_load_n(&zone->nr_pages_in_transit, __ATOMIC_RELAXED))
+			return true;
+	return false;
+}
+
+/*
+ * Every zone looked empty. Pages may sit on other CPUs' lists, be out for reporting,
+ * or be on their way between a list and a zone on another thread: bring back what can
+ * be brought back and try again, as long as something is still on its way (the kernel
+ * drains pcps and retries before it gives up).
+ */
+static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, unsigned int order)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		struct zone *zone;
+		struct page *page;
+
+		drain_all_pages();
+		for_each_zone(zone, nid) {
+			kmm_lock(&zone->report_lock);
+			kmm_unlock(&zone->report_lock);
+		}
+		page = get_page_from_freelist(preferred, order);
+		if (page || !pages_in_transit())
+			return page;
+		os_yield();
 	}
-	return get_page_from_freelist(preferred, order);
+	return NULL;
 }
 
 struct page *__alloc_pages(unsigned int order, int preferred_nid)
@@ -383,7 +416,8 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	if (unlikely(pcp->count >= pcp->high)) {
 		INIT_LIST_HEAD(&cold);
-		pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold);
+		transit_add(zone,
+		            pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold));
 		kmm_unlock(&pcp->lock);
 		free_pages_bulk(zone, &cold);
 		return true;
@@ -423,7 +457,7 @@ void drain_zone_pages(struct zone *zone)
 
 		INIT_LIST_HEAD(&pages);
 		kmm_lock(&pcp->lock);
-		pcp_detach_cold(pcp, pcp->count, &pages);
+		transit_add(zone, pcp_detach_cold(pcp, pcp->count, &pages));
 		kmm_unlock(&pcp->lock);
 		if (!list_empty(&pages))
 			__free_pages_bulk(zone, &pages, os_now_ms());
@@ -444,7 +478,8 @@ unsigned long zone_available_pages(struct zone *zone)
 	unsigned long pages;
 
 	kmm_lock(&zone->lock);
-	pages = zone->nr_free_pages + (zone_end_pfn(zone) - zone->first_deferred_pfn);
+	pages = zone->nr_free_pages + (zone_end_pfn(zone) - zone->first_deferred_pfn) +
+	        (unsigned long)__atomic_load_n(&zone->nr_pages_in_transit, __ATOMIC_RELAXED);
 	kmm_unlock(&zone->lock);
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 		pages += (unsigned long)READ_ONCE(zone->per_cpu_pageset[cpu].count);
