@@ -397,31 +397,37 @@ struct page *__alloc_pages(unsigned int order, int preferred_nid)
 	return __alloc_pages_slowpath(preferred, order);
 }
 
+/* Past the high mark: a batch of cold pages goes back to the zone. Drops pcp->lock. */
+static __noinline void pcp_flush_and_unlock(struct zone *zone, struct per_cpu_pages *pcp)
+{
+	struct list_head cold;
+
+	INIT_LIST_HEAD(&cold);
+	transit_add(zone, pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold));
+	kmm_unlock(&pcp->lock);
+	free_pages_bulk(zone, &cold);
+}
+
 /*
- * Returns false when the local pcp is busy; the caller frees to the zone instead. Past
- * the high mark, a batch of cold pages goes back to the zone after the pcp lock is
- * dropped, for the same reason as in pcp_refill.
+ * Returns false when the local pcp is busy; the caller frees to the zone instead. The
+ * flush past the high mark gives its pages to the zone after the pcp lock is dropped,
+ * for the same reason as pcp_refill.
  */
 static __always_inline bool free_unref_page(struct zone *zone, struct page *page,
                                             unsigned int order)
 {
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
-	struct list_head cold;
 	bool poll;
 
 	if (unlikely(!kmm_trylock(&pcp->lock)))
 		return false;
 	list_add(&page->buddy_list, &pcp->lists[order]);
 	pcp->count += 1 << order;
-	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	if (unlikely(pcp->count >= pcp->high)) {
-		INIT_LIST_HEAD(&cold);
-		transit_add(zone,
-		            pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold));
-		kmm_unlock(&pcp->lock);
-		free_pages_bulk(zone, &cold);
+		pcp_flush_and_unlock(zone, pcp);
 		return true;
 	}
+	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
 		page_reporting_poll(os_now_ms());
