@@ -7,11 +7,23 @@
 #include "test.h"
 
 #include <kmm/kmm.h>
+#include <sched.h>
 
 #include "buddy/mmzone.h"
 #include "buddy/page_alloc.h"
 #include "buddy/verify.h"
 #include "init.h"
+
+/* Run on @cpu only: which per-CPU list and which node a test exercises stays fixed. */
+static inline void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	CHECK(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to cpu %d: %s", cpu,
+	      strerror(errno));
+}
 
 static inline void check_zones_consistent(void)
 {

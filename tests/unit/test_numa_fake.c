@@ -9,16 +9,6 @@
 
 #include "buddy/topology.h"
 
-static void pin_to_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	CHECK(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to cpu %d: %s", cpu,
-	      strerror(errno));
-}
-
 static void check_zonelist(int nid, const int *expected)
 {
 	struct zone *zone = node_zones[nid];

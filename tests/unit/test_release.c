@@ -53,17 +53,6 @@ static void small_page_churn(void)
 		kmm_free_pages(kmm_alloc_pages(0), 0);
 }
 
-/* One CPU, one per-CPU list: what the churn exercises does not depend on migration. */
-static void pin_to_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	CHECK(sched_setaffinity(0, sizeof(set), &set) == 0, "pin to cpu %d: %s", cpu,
-	      strerror(errno));
-}
-
 static double now_ms(void)
 {
 	struct timespec ts;
