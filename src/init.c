@@ -14,25 +14,38 @@
 #include "base/printk.h"
 #include "buddy/mm_init.h"
 #include "buddy/page_alloc.h"
+#include "slab/kmalloc.h"
+#include "vmalloc/vmalloc.h"
 
 int kmm_init_state = KMM_UNINITIALIZED;
 
 static kmm_lock_t init_lock = KMM_LOCK_INIT;
 static __thread bool initializing __attribute__((tls_model("initial-exec")));
 
+/*
+ * fork: every lock, outermost layer first (slab list locks may be held while the page
+ * allocator is called, never the other way round). The child resets the page
+ * allocator before the slab layer takes back the slabs of threads it does not have.
+ */
 static void kmm_fork_prepare(void)
 {
+	slab_fork_prepare();
+	vmalloc_fork_prepare();
 	page_alloc_fork_prepare();
 }
 
 static void kmm_fork_parent(void)
 {
 	page_alloc_fork_parent();
+	vmalloc_fork_parent();
+	slab_fork_parent();
 }
 
 static void kmm_fork_child(void)
 {
 	page_alloc_fork_child();
+	vmalloc_fork_child();
+	slab_fork_child();
 }
 
 static int kmm_init(void)
@@ -43,8 +56,15 @@ static int kmm_init(void)
 		           "with ENOMEM");
 		return KMM_FAILED;
 	}
+	if (vmalloc_init() != 0)
+		kmm_printk("cannot reserve a vmalloc area; allocations above 4 MiB fail with "
+		           "ENOMEM");
+	if (kmalloc_init() != 0 || slab_init() != 0) {
+		kmm_printk("cannot set up the kmalloc caches; allocations fail with ENOMEM");
+		return KMM_FAILED;
+	}
 	if (pthread_atfork(kmm_fork_prepare, kmm_fork_parent, kmm_fork_child) != 0)
-		kmm_printk("pthread_atfork failed: a fork while other threads allocate pages may "
+		kmm_printk("pthread_atfork failed: a fork while other threads allocate may "
 		           "leave the child's allocator locked");
 	return KMM_READY;
 }

@@ -7,6 +7,8 @@
 #ifndef KMM_KMM_H
 #define KMM_KMM_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -41,6 +43,32 @@ void kmm_free_pages(void *addr, unsigned int order);
 
 /* The node of the zone that owns addr, or -1 when addr is not kmm memory. */
 int kmm_page_to_nid(const void *addr);
+
+/*
+ * Dedicated slab caches, as the kernel's kmem_cache_create: objects of one size, with
+ * an optional constructor that runs when a slab is made (freed objects keep their
+ * constructed state, so ctor runs once per object, not once per allocation). align is
+ * a power of two up to KMM_PAGE_SIZE (0: 8 bytes). flags is reserved and must be 0.
+ * Returns NULL with errno EINVAL for a bad size or alignment, ENOMEM when no cache slot
+ * or memory is left.
+ */
+struct kmm_cache;
+struct kmm_cache *kmm_cache_create(const char *name, size_t size, size_t align, unsigned long flags,
+                                   void (*ctor)(void *));
+void *kmm_cache_alloc(struct kmm_cache *cache);
+void kmm_cache_free(struct kmm_cache *cache, void *obj);
+
+/* Destroy an empty cache. Objects still allocated: one line naming the cache, abort. */
+void kmm_cache_destroy(struct kmm_cache *cache);
+
+/* The kernel's kmalloc/kfree/ksize: the allocator behind malloc. */
+void *kmm_kmalloc(size_t size);
+void kmm_kfree(const void *obj);
+size_t kmm_ksize(const void *obj);
+
+/* Page-aligned, virtually contiguous memory of any size, zeroed; NULL for size 0. */
+void *kmm_vmalloc(size_t size);
+void kmm_vfree(const void *addr);
 
 #ifdef __cplusplus
 }

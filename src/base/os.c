@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -41,6 +42,36 @@ void *os_reserve(size_t size, size_t align)
 	if (raw == MAP_FAILED)
 		return NULL;
 	return trim_to_alignment(raw, size, align);
+}
+
+void *os_reserve_readonly(size_t size, size_t align)
+{
+	char *raw = mmap(NULL, size + align, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	                 -1, 0);
+
+	if (raw == MAP_FAILED)
+		return NULL;
+	return trim_to_alignment(raw, size, align);
+}
+
+void os_decommit(void *addr, size_t size)
+{
+	mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
+int os_move(void *from, size_t size, void *to)
+{
+	/* MREMAP_DONTUNMAP keeps @from mapped, so no other mapping can land in the hole. */
+	if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) ==
+	    MAP_FAILED)
+		return -1;
+	os_decommit(from, size);
+	return 0;
+}
+
+int os_random(void *buf, size_t len)
+{
+	return syscall(SYS_getrandom, buf, len, GRND_NONBLOCK) == (long)len ? 0 : -1;
 }
 
 int os_commit(void *addr, size_t size)

@@ -38,11 +38,32 @@
 void *os_reserve(size_t size, size_t align);
 
 /*
+ * As os_reserve, but readable: every page reads as zero until committed. Still no
+ * commit charge (only writable private memory is charged).
+ */
+void *os_reserve_readonly(size_t size, size_t align);
+
+/*
  * Make [addr, addr + size) of a reservation readable and writable. This is where the
  * kernel charges the range against the commit limit: -1 (ENOMEM) under strict
  * overcommit when there is no room. Pages still cost memory only when touched.
  */
 int os_commit(void *addr, size_t size);
+
+/*
+ * Turn [addr, addr + size) back into an untouched reservation: its pages are dropped
+ * and its commit charge returned, in one mmap(MAP_FIXED).
+ */
+void os_decommit(void *addr, size_t size);
+
+/*
+ * Move the pages of [from, from + size) to @to (inside a reservation) without copying
+ * them (mremap); @from is left an untouched reservation. 0, or -1.
+ */
+int os_move(void *from, size_t size, void *to);
+
+/* Fill @buf with random bytes from the kernel (getrandom); 0, or -1. */
+int os_random(void *buf, size_t len);
 
 /* The process's address-space limit (RLIMIT_AS) in bytes, or SIZE_MAX if none. */
 size_t os_address_space_limit(void);

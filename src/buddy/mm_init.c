@@ -123,7 +123,8 @@ static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
 		if (window_bytes(total) <= budget) {
 			kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
 			if (kmm_phys_base)
-				mem_map = os_reserve(kmm_max_pfn * sizeof(struct page), PAGE_SIZE);
+				mem_map = os_reserve_readonly(kmm_max_pfn * sizeof(struct page),
+				                              PAGE_SIZE);
 		}
 		if (mem_map) {
 			if (total < wanted && kmm_option(OPT_VERBOSE))

@@ -19,6 +19,7 @@
 #ifndef KMM_BUDDY_PAGE_H
 #define KMM_BUDDY_PAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../base/compiler.h"
@@ -30,11 +31,12 @@
  * the node (= zone) the frame belongs to, as the kernel keeps it in its flags.
  */
 enum pageflags {
-	PG_buddy,    /* head of a free block in a free_area; page->order is its order */
-	PG_head,     /* head of an allocated block of order > 0 (a compound page) */
-	PG_reported, /* free block whose frames were given back to the OS (page_reporting) */
-	PG_slab,     /* frames of a slab (src/slab) */
-	PG_lru,      /* on an LRU list (src/reclaim) */
+	PG_buddy,         /* head of a free block in a free_area; page->order is its order */
+	PG_head,          /* head of an allocated block of order > 0 (a compound page) */
+	PG_reported,      /* free block whose frames were given back to the OS (page_reporting) */
+	PG_slab,          /* frames of a slab (src/slab); every page of the slab has it */
+	PG_large_kmalloc, /* head of a buddy block that kmalloc handed out whole */
+	PG_lru,           /* on an LRU list (src/reclaim) */
 	PG_active,
 	PG_referenced,
 	PG_dirty,
@@ -45,6 +47,8 @@ enum pageflags {
 #define NODES_PGSHIFT 56
 #define NODES_MASK    0xffUL
 
+struct kmem_cache;
+
 struct page {
 	unsigned long flags; /* PG_* bits, node id in the top byte */
 	union {
@@ -53,7 +57,25 @@ struct page {
 			struct list_head buddy_list;
 			uint64_t freed_at_ms; /* when the block became free, for page reporting */
 		};
-		/* Room for the slab and LRU views of later layers. */
+		/*
+		 * PG_slab (src/slab). freelist and counters change together with one
+		 * double-word compare-and-swap (SLUB's cmpxchg_double), so they sit
+		 * 16-byte aligned. Tail pages of a slab only carry PG_slab and order.
+		 */
+		struct {
+			struct kmem_cache *slab_cache;
+			void *freelist; /* free objects not held by any thread */
+			union {
+				unsigned long counters;
+				struct {
+					unsigned int inuse : 16;   /* objects not on freelist */
+					unsigned int objects : 15; /* objects in the slab */
+					unsigned int frozen : 1;   /* a thread's active slab */
+				};
+			};
+			struct list_head slab_list; /* on its node's partial list */
+		};
+		/* Room for the LRU view of a later layer. */
 		unsigned long layer_private[5];
 	};
 	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
@@ -62,6 +84,7 @@ struct page {
 };
 
 _Static_assert(sizeof(struct page) == 64, "struct page should stay one cache line");
+_Static_assert(offsetof(struct page, freelist) % 16 == 0, "cmpxchg16b needs 16-byte alignment");
 
 #define PAGEFLAG(uname, lname)                                 \
 	static inline int Page##uname(const struct page *page) \
@@ -81,6 +104,7 @@ PAGEFLAG(Buddy, buddy)
 PAGEFLAG(Head, head)
 PAGEFLAG(Reported, reported)
 PAGEFLAG(Slab, slab)
+PAGEFLAG(LargeKmalloc, large_kmalloc)
 
 /* The physical address space: set once at initialization, read-only afterwards. */
 extern char *kmm_phys_base;

@@ -1,0 +1,104 @@
+/*
+ * C++ operator new and delete in all their forms, so that no new/delete pair is split
+ * between two allocators. Written in C: the throwing forms call libstdc++'s new_handler
+ * and std::__throw_bad_alloc through weak references, so libkmm does not pull the C++
+ * runtime into C programs (where nothing calls these). Built with -fexceptions, so a
+ * bad_alloc thrown from here unwinds through these frames to the caller.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "../base/compiler.h"
+
+void *memalign(size_t align, size_t size);
+
+typedef void (*new_handler_t)(void);
+
+/* std::get_new_handler() and std::__throw_bad_alloc(), from libstdc++ when present. */
+extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+/* operator new's contract: retry through the new_handler, else throw bad_alloc. */
+static void *cxx_new(size_t size, size_t align, bool nothrow)
+{
+	for (;;) {
+		void *ptr = align > 16 ? memalign(align, size) : malloc(size);
+		new_handler_t handler;
+
+		if (likely(ptr))
+			return ptr;
+		/* A handler may throw, which a nothrow operator must not let out. */
+		handler = !nothrow && _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+		if (handler) {
+			handler();
+			continue;
+		}
+		if (nothrow)
+			return NULL;
+		if (_ZSt17__throw_bad_allocv)
+			_ZSt17__throw_bad_allocv();
+		abort();
+	}
+}
+
+#define NEW(name, ...)           \
+	void *name(__VA_ARGS__); \
+	KMM_EXPORT void *name(__VA_ARGS__)
+#define DELETE(name, ...)                              \
+	void name(void *ptr, ##__VA_ARGS__);           \
+	KMM_EXPORT void name(void *ptr, ##__VA_ARGS__) \
+	{                                              \
+		free(ptr);                             \
+	}
+
+/* operator new(size_t), new[], and their nothrow and align_val_t forms. */
+NEW(_Znwm, size_t size)
+{
+	return cxx_new(size, 0, false);
+}
+NEW(_Znam, size_t size)
+{
+	return cxx_new(size, 0, false);
+}
+NEW(_ZnwmRKSt9nothrow_t, size_t size, const void *nt)
+{
+	(void)nt;
+	return cxx_new(size, 0, true);
+}
+NEW(_ZnamRKSt9nothrow_t, size_t size, const void *nt)
+{
+	(void)nt;
+	return cxx_new(size, 0, true);
+}
+NEW(_ZnwmSt11align_val_t, size_t size, size_t align)
+{
+	return cxx_new(size, align, false);
+}
+NEW(_ZnamSt11align_val_t, size_t size, size_t align)
+{
+	return cxx_new(size, align, false);
+}
+NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t size, size_t align, const void *nt)
+{
+	(void)nt;
+	return cxx_new(size, align, true);
+}
+NEW(_ZnamSt11align_val_tRKSt9nothrow_t, size_t size, size_t align, const void *nt)
+{
+	(void)nt;
+	return cxx_new(size, align, true);
+}
+
+/* operator delete and delete[], plain, sized, nothrow and aligned: all are free(). */
+DELETE(_ZdlPv)
+DELETE(_ZdaPv)
+DELETE(_ZdlPvm, size_t size)
+DELETE(_ZdaPvm, size_t size)
+DELETE(_ZdlPvRKSt9nothrow_t, const void *nt)
+DELETE(_ZdaPvRKSt9nothrow_t, const void *nt)
+DELETE(_ZdlPvSt11align_val_t, size_t align)
+DELETE(_ZdaPvSt11align_val_t, size_t align)
+DELETE(_ZdlPvmSt11align_val_t, size_t size, size_t align)
+DELETE(_ZdaPvmSt11align_val_t, size_t size, size_t align)
+DELETE(_ZdlPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)
+DELETE(_ZdaPvSt11align_val_tRKSt9nothrow_t, size_t align, const void *nt)

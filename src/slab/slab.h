@@ -1,0 +1,172 @@
+/*
+ * SLUB-style slab caches (the kernel's mm/slub.c), for objects up to 8 KiB.
+ *
+ * A slab is a buddy block of order 0-3 cut into equal objects; its page descriptor is
+ * the slab's only metadata (slab_cache, freelist, inuse/objects/frozen). Each thread
+ * has, per cache, an active slab and a private freelist of that slab's objects: the
+ * kernel's kmem_cache_cpu, kept per thread instead of per CPU because a userspace
+ * thread can be preempted anywhere. Allocation pops from the private freelist and a
+ * free to the thread's own active slab pushes onto it: no lock, no atomic instruction.
+ * A free into any other slab pushes onto the slab's shared freelist with one
+ * double-word compare-and-swap (SLUB's __slab_free), which the owning thread collects
+ * when its private list runs dry. Slabs that are nobody's active slab and have free
+ * objects sit on their node's partial list.
+ *
+ * Lock order: kmem_cache_node->list_lock is taken alone, or before the page
+ * allocator's locks (a new or discarded slab), never inside them.
+ */
+#ifndef KMM_SLAB_SLAB_H
+#define KMM_SLAB_SLAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/compiler.h"
+#include "../base/list.h"
+#include "../base/lock.h"
+#include "../buddy/mmzone.h"
+#include "../buddy/page.h"
+
+#define KMM_MAX_CACHES   96 /* kmalloc caches and dedicated ones together */
+#define SLAB_NAME_LEN    32
+#define SLAB_MAX_ORDER   PAGE_ALLOC_COSTLY_ORDER
+#define SLAB_MIN_PARTIAL 5 /* empty slabs a node keeps, as SLUB's min_partial */
+
+/* A node's share of a cache: its partial slabs. */
+struct kmem_cache_node {
+	kmm_lock_t list_lock;
+	unsigned long nr_partial; /* guarded by list_lock */
+	struct list_head partial; /* guarded by list_lock */
+	unsigned long nr_slabs;   /* atomic: slabs of this cache on this node */
+};
+
+struct kmem_cache {
+	unsigned int size;            /* stride between objects */
+	unsigned int object_size;     /* what a user may use: ksize() */
+	unsigned int offset;          /* of the free pointer in a free object */
+	unsigned int reciprocal_size; /* 2^32 / size, rounded up: index without a divide */
+	unsigned int align;
+	unsigned int order;   /* of each slab */
+	unsigned int objects; /* per slab */
+	unsigned int id;      /* index of this cache's per-thread state */
+	unsigned long flags;
+	uintptr_t random; /* key that encodes in-object free pointers */
+	void (*ctor)(void *);
+	char name[SLAB_NAME_LEN];
+	bool in_use;
+	struct kmem_cache_node node[MAX_NUMNODES];
+};
+
+/* The kernel's kmem_cache_cpu, one per thread per cache; see the top of this file. */
+struct kmem_cache_cpu {
+	void *freelist;    /* objects of @slab that only this thread may take */
+	struct page *slab; /* the thread's active (frozen) slab */
+};
+
+extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
+        __attribute__((tls_model("initial-exec")));
+
+/*
+ * Free pointers live in free objects (the one piece of metadata inside the memory it
+ * describes), encoded as the kernel's CONFIG_SLAB_FREELIST_HARDENED does, so a stray
+ * write or a leaked pointer does not hand out arbitrary memory.
+ */
+static __always_inline void *freeptr_decode(const struct kmem_cache *s, const void *obj,
+                                            uintptr_t stored)
+{
+	return (void *)(stored ^ s->random ^ (uintptr_t)obj);
+}
+
+static __always_inline void *get_freepointer(const struct kmem_cache *s, void *obj)
+{
+	return freeptr_decode(s, obj, *(uintptr_t *)((char *)obj + s->offset));
+}
+
+static __always_inline void set_freepointer(const struct kmem_cache *s, void *obj, void *fp)
+{
+	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
+}
+
+void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
+void __slab_free(struct kmem_cache *s, struct page *slab, void *obj);
+__noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj);
+
+static __always_inline void *slab_alloc(struct kmem_cache *s)
+{
+	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+	void *obj = c->freelist;
+
+	if (unlikely(!obj))
+		return __slab_alloc(s, c);
+	c->freelist = get_freepointer(s, obj);
+	return obj;
+}
+
+/* @caller names the entry point in a double-free report. */
+static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *obj,
+                                      const char *caller)
+{
+	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+
+	if (likely(slab == c->slab)) {
+		if (unlikely(obj == c->freelist))
+			slab_double_free(s, caller, obj);
+		set_freepointer(s, obj, c->freelist);
+		c->freelist = obj;
+		return;
+	}
+	__slab_free(s, slab, obj);
+}
+
+/* The head page of the slab that holds @page (a slab's pages all carry its order). */
+static __always_inline struct page *slab_head(struct page *page)
+{
+	unsigned long pfn = page_to_pfn(page);
+
+	return pfn_to_page(pfn & ~((1UL << page->order) - 1));
+}
+
+/*
+ * Whether @obj is the start of an object of @slab (not inside one, not past the end).
+ * A multiply by the reciprocal instead of a divide, as the kernel's obj_to_index().
+ */
+static __always_inline bool slab_object_valid(const struct kmem_cache *s, struct page *slab,
+                                              const void *obj)
+{
+	uint32_t offset = (uint32_t)((uintptr_t)obj - (uintptr_t)page_address(slab));
+	uint32_t index = (uint32_t)(((uint64_t)offset * s->reciprocal_size) >> 32);
+
+	return index * s->size == offset && index < s->objects;
+}
+
+/*
+ * Set up a cache in the slot the caller reserved. Returns 0, or -1 with errno EINVAL
+ * when no slab of up to SLAB_MAX_ORDER holds one object of @size.
+ */
+int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
+                     unsigned long flags, void (*ctor)(void *));
+
+/* Reserve a free cache slot, or NULL when all KMM_MAX_CACHES are taken. */
+struct kmem_cache *kmem_cache_slot(void);
+
+/* Give back the caller's cached slabs and its active slab of @s; empty slabs go home. */
+void flush_cpu_slab(struct kmem_cache *s);
+
+/* Objects of @s allocated and not freed, over all nodes; exact when the cache is idle. */
+unsigned long kmem_cache_live_objects(struct kmem_cache *s);
+
+/* Free every empty slab of @s and retire the cache. The caller checked it is empty. */
+void kmem_cache_release(struct kmem_cache *s);
+
+/* fork(): the node list locks, and in the child the slabs of threads that are gone. */
+void slab_fork_prepare(void);
+void slab_fork_parent(void);
+void slab_fork_child(void);
+
+/* Set up the thread-exit hook; at initialization, before any slab is used. */
+int slab_init(void);
+
+extern struct kmem_cache kmem_caches[KMM_MAX_CACHES];
+
+#endif /* KMM_SLAB_SLAB_H */

@@ -1,0 +1,533 @@
+/*
+ * SLUB-style slab caches; see slab.h for the design.
+ *
+ * Invariants:
+ *  - a slab's inuse counts the objects not on its shared freelist: allocated ones, and
+ *    those on the private freelist of the thread whose active slab it is (frozen);
+ *  - a slab is on its node's partial list iff it is not frozen and has free objects
+ *    on its shared freelist (plus up to SLAB_MIN_PARTIAL empty slabs kept there);
+ *  - a full slab that is not frozen is on no list; the free that makes room in it
+ *    puts it on the partial list (under list_lock);
+ *  - freelist and counters change only through cmpxchg_freelist, so a remote free
+ *    never races the owner collecting them.
+ */
+#include "slab.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../base/printk.h"
+#include "../buddy/page_alloc.h"
+#include "../buddy/topology.h"
+#include "../init.h"
+
+struct kmem_cache kmem_caches[KMM_MAX_CACHES];
+__thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
+        __attribute__((tls_model("initial-exec")));
+
+static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
+
+/*
+ * Threads that have used a cache, so that kmm_cache_destroy can take back the slabs
+ * they hold (the kernel's flush_all) and a fork child can take back those of threads
+ * it does not have. Each entry lives in its thread's TLS. Guarded by slab_threads_lock.
+ */
+struct slab_thread {
+	struct list_head list;
+	struct kmem_cache_cpu *cpus;
+	bool registered;
+};
+
+static __thread struct slab_thread this_slab_thread __attribute__((tls_model("initial-exec")));
+static struct list_head slab_threads = {&slab_threads, &slab_threads};
+static kmm_lock_t slab_threads_lock = KMM_LOCK_INIT;
+static pthread_key_t slab_thread_key;
+
+typedef union {
+	unsigned long counters;
+	struct {
+		unsigned int inuse : 16;
+		unsigned int objects : 15;
+		unsigned int frozen : 1;
+	};
+} slab_counters_t;
+
+typedef union {
+	struct {
+		void *freelist;
+		unsigned long counters;
+	};
+	__int128 full;
+} freelist_aba_t;
+
+/* SLUB's cmpxchg_double: freelist and counters change together or not at all. */
+static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned long old_c,
+                                    void *new_fl, unsigned long new_c)
+{
+	freelist_aba_t old = {.freelist = old_fl, .counters = old_c};
+	freelist_aba_t new = {.freelist = new_fl, .counters = new_c};
+
+	return __sync_bool_compare_and_swap((__int128 *)&slab->freelist, old.full, new.full);
+}
+
+__noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj)
+{
+	kmm_bug("%s(): double free of %p (cache %s)", caller, obj, s->name);
+}
+
+/* ---- slabs from the page allocator ---------------------------------------------------- */
+
+static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
+{
+	struct page *slab = __alloc_pages(s->order, nid);
+	char *base;
+
+	if (!slab)
+		return NULL;
+	base = page_address(slab);
+	for (unsigned int i = 0; i < (1u << s->order); i++) {
+		SetPageSlab(&slab[i]);
+		slab[i].order = s->order;
+	}
+	slab->slab_cache = s;
+	for (unsigned int i = 0; i < s->objects; i++) {
+		char *obj = base + (size_t)i * s->size;
+
+		if (s->ctor)
+			s->ctor(obj);
+		set_freepointer(s, obj, i + 1 < s->objects ? obj + s->size : NULL);
+	}
+	/* Every object goes to the allocating thread: the slab starts frozen and full. */
+	slab->freelist = NULL;
+	slab->counters =
+	        ((slab_counters_t){.inuse = s->objects, .objects = s->objects, .frozen = 1})
+	                .counters;
+	__atomic_add_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	*freelist = base;
+	return slab;
+}
+
+static void discard_slab(struct kmem_cache *s, struct page *slab)
+{
+	__atomic_sub_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < (1u << s->order); i++)
+		ClearPageSlab(&slab[i]);
+	slab->slab_cache = NULL;
+	slab->order = s->order;
+	__free_pages(slab, s->order);
+}
+
+/* ---- allocation slow path -------------------------------------------------------------- */
+
+/*
+ * Take the shared freelist of the thread's active slab (the objects other threads
+ * freed into it). If it is empty, the slab is full: unfreeze it, it goes on no list.
+ */
+static void *get_freelist(struct page *slab)
+{
+	void *freelist;
+	unsigned long counters;
+	slab_counters_t new;
+
+	do {
+		freelist = slab->freelist;
+		counters = slab->counters;
+		new.counters = counters;
+		new.inuse = new.objects;
+		new.frozen = freelist != NULL;
+	} while (!cmpxchg_freelist(slab, freelist, counters, NULL, new.counters));
+	return freelist;
+}
+
+/* Freeze a slab off the node's partial list and take its objects. */
+static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
+{
+	struct kmem_cache_node *n = &s->node[nid];
+	struct page *slab, *tmp;
+
+	if (!READ_ONCE(n->nr_partial))
+		return NULL;
+	kmm_lock(&n->list_lock);
+	list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
+		void *fl;
+		unsigned long counters;
+		slab_counters_t new;
+
+		do {
+			fl = slab->freelist;
+			counters = slab->counters;
+			new.counters = counters;
+			new.inuse = new.objects;
+			new.frozen = 1;
+		} while (!cmpxchg_freelist(slab, fl, counters, NULL, new.counters));
+		list_del(&slab->slab_list);
+		n->nr_partial--;
+		kmm_unlock(&n->list_lock);
+		*freelist = fl;
+		return slab;
+	}
+	kmm_unlock(&n->list_lock);
+	return NULL;
+}
+
+static void slab_thread_register(void)
+{
+	struct slab_thread *t = &this_slab_thread;
+
+	t->registered = true;
+	t->cpus = kmem_cache_cpus;
+	kmm_lock(&slab_threads_lock);
+	list_add(&t->list, &slab_threads);
+	kmm_unlock(&slab_threads_lock);
+	/* Keys below 32 live in the thread descriptor: this does not allocate. */
+	pthread_setspecific(slab_thread_key, t);
+}
+
+void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	void *freelist = NULL;
+	struct page *slab;
+	int nid;
+
+	if (unlikely(!kmm_ensure_init()))
+		return NULL;
+	if (unlikely(!this_slab_thread.registered))
+		slab_thread_register();
+	if (c->slab) {
+		freelist = get_freelist(c->slab);
+		if (freelist)
+			goto load;
+		c->slab = NULL;
+	}
+	nid = numa_node_id();
+	slab = get_partial(s, nid, &freelist);
+	if (!slab)
+		slab = new_slab(s, nid, &freelist);
+	if (unlikely(!slab))
+		return NULL;
+	c->slab = slab;
+load:
+	c->freelist = get_freepointer(s, freelist);
+	return freelist;
+}
+
+/* ---- free slow path -------------------------------------------------------------------- */
+
+void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
+{
+	struct kmem_cache_node *n = NULL;
+	slab_counters_t new;
+	unsigned long counters;
+	bool was_frozen;
+	void *prior;
+
+	do {
+		prior = slab->freelist;
+		counters = slab->counters;
+		if (unlikely(prior == obj))
+			slab_double_free(s, "free", obj);
+		set_freepointer(s, obj, prior);
+		new.counters = counters;
+		was_frozen = new.frozen;
+		new.inuse--;
+		/* Emptied, or was full: the slab's place on the lists may change. */
+		if ((!new.inuse || !prior) && !was_frozen && !n) {
+			n = &s->node[page_to_nid(slab)];
+			kmm_lock(&n->list_lock);
+		}
+	} while (!cmpxchg_freelist(slab, prior, counters, obj, new.counters));
+
+	if (!n)
+		return;
+	if (was_frozen) { /* a thread froze it meanwhile: it owns the slab now */
+		kmm_unlock(&n->list_lock);
+		return;
+	}
+	if (!new.inuse && n->nr_partial >= SLAB_MIN_PARTIAL) {
+		if (prior) {
+			list_del(&slab->slab_list);
+			n->nr_partial--;
+		}
+		kmm_unlock(&n->list_lock);
+		discard_slab(s, slab);
+		return;
+	}
+	if (!prior) {
+		list_add_tail(&slab->slab_list, &n->partial);
+		n->nr_partial++;
+	}
+	kmm_unlock(&n->list_lock);
+}
+
+/*
+ * Give a thread's active slab back: its private freelist goes onto the slab's shared
+ * one and the slab is unfrozen onto the partial list, or freed if empty (the kernel's
+ * deactivate_slab). @freelist belongs to the caller: the owning thread, or a thread
+ * acting for one that is gone or promised not to use the cache.
+ */
+static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist)
+{
+	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
+	unsigned int nr = 0;
+	void *tail = NULL, *old;
+	unsigned long counters;
+	slab_counters_t new;
+
+	for (void *p = freelist; p; p = get_freepointer(s, p)) {
+		tail = p;
+		nr++;
+	}
+	kmm_lock(&n->list_lock);
+	do {
+		old = slab->freelist;
+		counters = slab->counters;
+		if (tail)
+			set_freepointer(s, tail, old);
+		new.counters = counters;
+		new.inuse -= nr;
+		new.frozen = 0;
+	} while (!cmpxchg_freelist(slab, old, counters, freelist ? freelist : old, new.counters));
+
+	if (!new.inuse && n->nr_partial >= SLAB_MIN_PARTIAL) {
+		kmm_unlock(&n->list_lock);
+		discard_slab(s, slab);
+		return;
+	}
+	if (freelist || old) {
+		list_add(&slab->slab_list, &n->partial);
+		n->nr_partial++;
+	}
+	kmm_unlock(&n->list_lock);
+}
+
+static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	struct page *slab = c->slab;
+	void *freelist = c->freelist;
+
+	c->slab = NULL;
+	c->freelist = NULL;
+	if (slab)
+		deactivate_slab(s, slab, freelist);
+}
+
+void flush_cpu_slab(struct kmem_cache *s)
+{
+	flush_cpu(s, &kmem_cache_cpus[s->id]);
+}
+
+/* ---- thread exit and fork -------------------------------------------------------------- */
+
+/*
+ * A thread exits: give back every active slab it holds. Destructors that run after
+ * this one may still allocate; the thread then registers again, and glibc runs this
+ * destructor once more (it repeats while destructors leave values behind).
+ */
+static void slab_thread_exit(void *arg)
+{
+	struct slab_thread *t = arg;
+
+	kmm_lock(&slab_threads_lock);
+	list_del(&t->list);
+	kmm_unlock(&slab_threads_lock);
+	t->registered = false;
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		if (kmem_caches[i].in_use)
+			flush_cpu(&kmem_caches[i], &t->cpus[i]);
+}
+
+int slab_init(void)
+{
+	return pthread_key_create(&slab_thread_key, slab_thread_exit);
+}
+
+void slab_fork_prepare(void)
+{
+	kmm_lock(&slab_caches_lock);
+	kmm_lock(&slab_threads_lock);
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+			if (node_zones[nid])
+				kmm_lock(&kmem_caches[i].node[nid].list_lock);
+}
+
+void slab_fork_parent(void)
+{
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+			if (node_zones[nid])
+				kmm_unlock(&kmem_caches[i].node[nid].list_lock);
+	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(&slab_caches_lock);
+}
+
+/*
+ * In the child only the forking thread exists. The other threads' active slabs, with
+ * the objects on their private freelists, are still in memory: give them back.
+ */
+void slab_fork_child(void)
+{
+	struct slab_thread *t, *tmp;
+
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+			kmm_lock_reinit(&kmem_caches[i].node[nid].list_lock);
+	kmm_lock_reinit(&slab_threads_lock);
+	kmm_lock_reinit(&slab_caches_lock);
+	list_for_each_entry_safe(t, tmp, &slab_threads, list) {
+		if (t == &this_slab_thread)
+			continue;
+		list_del(&t->list);
+		for (int i = 0; i < KMM_MAX_CACHES; i++)
+			if (kmem_caches[i].in_use)
+				flush_cpu(&kmem_caches[i], &t->cpus[i]);
+	}
+}
+
+/* ---- cache setup and teardown ---------------------------------------------------------- */
+
+static uintptr_t random_key(void)
+{
+	uintptr_t key = 0;
+
+	if (os_random(&key, sizeof(key)) != 0 || key == 0)
+		key = (uintptr_t)__builtin_ia32_rdtsc() * 0x9e3779b97f4a7c15ULL;
+	return key;
+}
+
+/*
+ * The smallest slab order (up to SLAB_MAX_ORDER) that wastes at most 1/8 of the slab
+ * and holds at least 4 objects, or else the order that wastes least: the kernel's
+ * calculate_order() in short.
+ */
+static unsigned int slab_order(unsigned int size)
+{
+	unsigned int best = SLAB_MAX_ORDER;
+	unsigned long best_waste = ~0UL;
+
+	for (unsigned int order = 0; order <= SLAB_MAX_ORDER; order++) {
+		unsigned long slab_size = PAGE_SIZE << order;
+		unsigned long objects = slab_size / size;
+		unsigned long waste = slab_size - objects * size;
+
+		if (objects == 0)
+			continue;
+		if (objects >= 4 && waste * 8 <= slab_size)
+			return order;
+		if (waste * 1024 / slab_size < best_waste) {
+			best_waste = waste * 1024 / slab_size;
+			best = order;
+		}
+	}
+	return best;
+}
+
+struct kmem_cache *kmem_cache_slot(void)
+{
+	struct kmem_cache *s = NULL;
+
+	kmm_lock(&slab_caches_lock);
+	for (int i = 0; i < KMM_MAX_CACHES && !s; i++) {
+		if (!kmem_caches[i].in_use) {
+			s = &kmem_caches[i];
+			s->in_use = true;
+		}
+	}
+	kmm_unlock(&slab_caches_lock);
+	return s;
+}
+
+int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
+                     unsigned long flags, void (*ctor)(void *))
+{
+	size_t stride;
+
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	if (size == 0 || (align & (align - 1)) || align > PAGE_SIZE) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* With a constructor the free pointer must not overwrite constructed state. */
+	stride = ALIGN_UP(size, sizeof(void *)) + (ctor ? sizeof(void *) : 0);
+	stride = ALIGN_UP(stride, align);
+	if (stride > (PAGE_SIZE << SLAB_MAX_ORDER)) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->size = (unsigned int)stride;
+	s->object_size = ctor ? (unsigned int)size : (unsigned int)(stride);
+	s->offset = ctor ? (unsigned int)ALIGN_UP(size, sizeof(void *)) : 0;
+	s->reciprocal_size = (unsigned int)(((1ULL << 32) + stride - 1) / stride);
+	s->align = (unsigned int)align;
+	s->order = slab_order(s->size);
+	s->objects = (unsigned int)((PAGE_SIZE << s->order) / s->size);
+	s->id = (unsigned int)(s - kmem_caches);
+	s->flags = flags;
+	s->ctor = ctor;
+	s->random = random_key();
+	kmm_snprintf(s->name, sizeof(s->name), "%s", name);
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		INIT_LIST_HEAD(&s->node[nid].partial);
+		s->node[nid].nr_partial = 0;
+		s->node[nid].nr_slabs = 0;
+	}
+	return 0;
+}
+
+/* Take back every thread's active slab of @s: the caller promises nobody uses it. */
+static void flush_all(struct kmem_cache *s)
+{
+	struct slab_thread *t;
+
+	kmm_lock(&slab_threads_lock);
+	list_for_each_entry(t, &slab_threads, list)
+		flush_cpu(s, &t->cpus[s->id]);
+	kmm_unlock(&slab_threads_lock);
+}
+
+unsigned long kmem_cache_live_objects(struct kmem_cache *s)
+{
+	unsigned long live = 0;
+
+	flush_all(s);
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		struct kmem_cache_node *n = &s->node[nid];
+		unsigned long listed = 0;
+		struct page *slab;
+
+		if (!node_zones[nid])
+			continue;
+		kmm_lock(&n->list_lock);
+		list_for_each_entry(slab, &n->partial, slab_list) {
+			live += slab->inuse;
+			listed++;
+		}
+		/* Full slabs are on no list; each holds objects that are all in use. */
+		live += (READ_ONCE(n->nr_slabs) - listed) * s->objects;
+		kmm_unlock(&n->list_lock);
+	}
+	return live;
+}
+
+void kmem_cache_release(struct kmem_cache *s)
+{
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		struct kmem_cache_node *n = &s->node[nid];
+		struct page *slab, *tmp;
+
+		if (!node_zones[nid])
+			continue;
+		kmm_lock(&n->list_lock);
+		list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
+			list_del(&slab->slab_list);
+			n->nr_partial--;
+			discard_slab(s, slab);
+		}
+		kmm_unlock(&n->list_lock);
+	}
+	kmm_lock(&slab_caches_lock);
+	s->in_use = false;
+	kmm_unlock(&slab_caches_lock);
+}

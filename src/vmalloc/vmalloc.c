@@ -1,0 +1,358 @@
+/*
+ * The vmalloc area; see vmalloc.h for the design.
+ *
+ * The window is cut into 2 MiB chunks (a THP each). A bitmap says which chunks are
+ * taken, and each area is described by a vmap_area stored in the table slot of its
+ * first chunk, so finding the area of an address is an index, not a search.
+ *
+ * Lock: vmap_area_lock guards the bitmap and the table; the syscalls that commit,
+ * move and decommit memory run outside it, on chunks the caller has claimed.
+ */
+#include "vmalloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../base/lock.h"
+#include "../base/options.h"
+#include "../base/os.h"
+#include "../base/printk.h"
+#include "../buddy/page_alloc.h"
+#include "../buddy/topology.h"
+#include "../init.h"
+
+#define VMAP_CHUNK_SHIFT HPAGE_SHIFT
+#define VMAP_CHUNK_SIZE  (1UL << VMAP_CHUNK_SHIFT)
+
+struct vmap_area {
+	size_t size;             /* bytes the owner asked for, rounded to pages */
+	unsigned long chunks;    /* chunks the area spans */
+	unsigned long nr_pages;  /* frames accounted in @frames */
+	struct list_head frames; /* buddy blocks taken as this area's physical memory */
+};
+
+char *vmalloc_start;
+size_t vmalloc_bytes;
+
+static unsigned long nr_chunks;
+static unsigned long *chunk_bitmap;   /* guarded by vmap_area_lock */
+static struct vmap_area **chunk_area; /* area by first chunk; guarded by vmap_area_lock */
+static struct vmap_area *vmap_area_storage;
+static kmm_lock_t vmap_area_lock = KMM_LOCK_INIT;
+
+int vmalloc_init(void)
+{
+	/*
+	 * As large as physical memory (a vmalloc area needs frames as large as itself),
+	 * at least 256 MiB, and no more than an eighth of an address-space limit: the
+	 * zones already took half of it and the program needs the rest.
+	 */
+	size_t want = max_ul(kmm_max_pfn << PAGE_SHIFT, 128 * VMAP_CHUNK_SIZE);
+
+	want = min_ul(want, os_address_space_limit() / 8);
+	for (; want >= 16 * VMAP_CHUNK_SIZE; want /= 2) {
+		vmalloc_start = os_reserve(want, VMAP_CHUNK_SIZE);
+		if (vmalloc_start)
+			break;
+	}
+	if (!vmalloc_start)
+		return -1;
+	nr_chunks = want >> VMAP_CHUNK_SHIFT;
+	chunk_bitmap = os_map(ALIGN_UP(nr_chunks, 64) / 8);
+	chunk_area = os_map(nr_chunks * sizeof(*chunk_area));
+	/* At most one area per chunk; descriptors are only touched as areas are made. */
+	vmap_area_storage = os_map(nr_chunks * sizeof(struct vmap_area));
+	if (!chunk_bitmap || !chunk_area || !vmap_area_storage)
+		return -1;
+	os_advise_hugepage(vmalloc_start, want);
+	vmalloc_bytes = want;
+	return 0;
+}
+
+static bool chunk_taken(unsigned long i)
+{
+	return (chunk_bitmap[i / 64] >> (i % 64)) & 1;
+}
+
+static void mark_chunks(unsigned long first, unsigned long n, bool taken)
+{
+	for (unsigned long i = first; i < first + n; i++) {
+		if (taken)
+			chunk_bitmap[i / 64] |= 1UL << (i % 64);
+		else
+			chunk_bitmap[i / 64] &= ~(1UL << (i % 64));
+	}
+}
+
+/* First fit of @n free chunks starting on a multiple of @step. Under vmap_area_lock. */
+static long find_chunks(unsigned long n, unsigned long step)
+{
+	for (unsigned long first = 0; first + n <= nr_chunks; first += step) {
+		unsigned long i = first;
+
+		while (i < first + n && !chunk_taken(i))
+			i++;
+		if (i == first + n)
+			return (long)first;
+		first = ALIGN_DOWN(i, step); /* skip past the taken chunk */
+	}
+	return -1;
+}
+
+static char *chunk_addr(unsigned long chunk)
+{
+	return vmalloc_start + (chunk << VMAP_CHUNK_SHIFT);
+}
+
+static unsigned long addr_chunk(const void *addr)
+{
+	return (unsigned long)(((uintptr_t)addr - (uintptr_t)vmalloc_start) >> VMAP_CHUNK_SHIFT);
+}
+
+/* Give back an area's frames beyond @keep pages. */
+static void release_frames(struct vmap_area *va, unsigned long keep)
+{
+	struct page *page, *tmp;
+
+	list_for_each_entry_safe(page, tmp, &va->frames, buddy_list) {
+		if (va->nr_pages - (1UL << page->order) < keep)
+			continue;
+		list_del(&page->buddy_list);
+		va->nr_pages -= 1UL << page->order;
+		__free_pages(page, page->order);
+	}
+}
+
+/* Take frames from the zones, largest blocks first, until the area has @pages. */
+static int take_frames(struct vmap_area *va, unsigned long pages)
+{
+	int nid = numa_node_id();
+
+	while (va->nr_pages < pages) {
+		unsigned long need = pages - va->nr_pages;
+		unsigned int order = need >= MAX_ORDER_NR_PAGES
+		                             ? MAX_PAGE_ORDER
+		                             : 63 - (unsigned int)__builtin_clzl(need);
+		struct page *page = NULL;
+
+		for (;; order--) {
+			page = __alloc_pages(order, nid);
+			if (page || order == 0)
+				break;
+		}
+		if (!page)
+			return -1;
+		list_add(&page->buddy_list, &va->frames);
+		va->nr_pages += 1UL << order;
+	}
+	return 0;
+}
+
+static long claim_chunks(unsigned long n, unsigned long step)
+{
+	long first;
+
+	kmm_lock(&vmap_area_lock);
+	first = find_chunks(n, step);
+	if (first >= 0)
+		mark_chunks((unsigned long)first, n, true);
+	kmm_unlock(&vmap_area_lock);
+	return first;
+}
+
+static void unclaim_chunks(unsigned long first, unsigned long n)
+{
+	kmm_lock(&vmap_area_lock);
+	mark_chunks(first, n, false);
+	kmm_unlock(&vmap_area_lock);
+}
+
+void *vmalloc_aligned(size_t size, size_t align)
+{
+	unsigned long chunks, step;
+	struct vmap_area *va;
+	long first;
+
+	if (unlikely(!kmm_ensure_init() || !vmalloc_bytes || size > vmalloc_bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = ALIGN_UP(size, PAGE_SIZE);
+	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
+	step = align > VMAP_CHUNK_SIZE ? align >> VMAP_CHUNK_SHIFT : 1;
+	first = claim_chunks(chunks, step);
+	if (first < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	va = &vmap_area_storage[first];
+	va->size = size;
+	va->chunks = chunks;
+	va->nr_pages = 0;
+	INIT_LIST_HEAD(&va->frames);
+	if (take_frames(va, size >> PAGE_SHIFT) != 0 ||
+	    os_commit(chunk_addr((unsigned long)first), chunks << VMAP_CHUNK_SHIFT) != 0) {
+		release_frames(va, 0);
+		unclaim_chunks((unsigned long)first, chunks);
+		errno = ENOMEM;
+		return NULL;
+	}
+	kmm_lock(&vmap_area_lock);
+	chunk_area[first] = va;
+	kmm_unlock(&vmap_area_lock);
+	return chunk_addr((unsigned long)first);
+}
+
+/* The area that starts exactly at @addr, or NULL. */
+static struct vmap_area *find_vmap_area(const void *addr)
+{
+	unsigned long chunk;
+	struct vmap_area *va;
+
+	if (!is_vmalloc_addr(addr) || ((uintptr_t)addr & (VMAP_CHUNK_SIZE - 1)))
+		return NULL;
+	chunk = addr_chunk(addr);
+	kmm_lock(&vmap_area_lock);
+	va = chunk_area[chunk];
+	kmm_unlock(&vmap_area_lock);
+	return va;
+}
+
+size_t vmalloc_size(const void *addr)
+{
+	struct vmap_area *va = find_vmap_area(addr);
+
+	return va ? va->size : 0;
+}
+
+void vfree_caller(const void *addr, const char *caller)
+{
+	struct vmap_area *va = find_vmap_area(addr);
+	unsigned long first;
+
+	if (!va)
+		kmm_bug("%s(): invalid pointer %p (not the start of a vmalloc area)", caller, addr);
+	first = addr_chunk(addr);
+	kmm_lock(&vmap_area_lock);
+	chunk_area[first] = NULL;
+	kmm_unlock(&vmap_area_lock);
+	/* Drop the pages and the commit charge; the chunks read as zeros next time. */
+	os_decommit(chunk_addr(first), va->chunks << VMAP_CHUNK_SHIFT);
+	release_frames(va, 0);
+	unclaim_chunks(first, va->chunks);
+}
+
+/* Shrink: the chunks past the new end are decommitted and the extra frames returned. */
+static void *vshrink(struct vmap_area *va, void *addr, size_t size, unsigned long chunks)
+{
+	unsigned long first = addr_chunk(addr);
+
+	if (chunks < va->chunks) {
+		os_decommit(chunk_addr(first + chunks), (va->chunks - chunks) << VMAP_CHUNK_SHIFT);
+		unclaim_chunks(first + chunks, va->chunks - chunks);
+		va->chunks = chunks;
+	}
+	va->size = size;
+	release_frames(va, size >> PAGE_SHIFT);
+	return addr;
+}
+
+/* Grow into the chunks right after the area, if they are free. */
+static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned long chunks)
+{
+	unsigned long extra = chunks - va->chunks, tail = first + va->chunks;
+	bool ok = true;
+
+	kmm_lock(&vmap_area_lock);
+	for (unsigned long i = tail; i < tail + extra && ok; i++)
+		ok = i < nr_chunks && !chunk_taken(i);
+	if (ok)
+		mark_chunks(tail, extra, true);
+	kmm_unlock(&vmap_area_lock);
+	if (!ok)
+		return false;
+	if (os_commit(chunk_addr(tail), extra << VMAP_CHUNK_SHIFT) != 0) {
+		unclaim_chunks(tail, extra);
+		return false;
+	}
+	va->chunks = chunks;
+	return true;
+}
+
+/* Move the area's pages to a larger run of chunks, without copying them. */
+static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
+{
+	unsigned long first = addr_chunk(addr);
+	long to = claim_chunks(chunks, 1);
+	struct vmap_area *moved;
+
+	if (to < 0)
+		return NULL;
+	if (os_move(addr, va->chunks << VMAP_CHUNK_SHIFT, chunk_addr((unsigned long)to)) != 0 ||
+	    os_commit(chunk_addr((unsigned long)to + va->chunks),
+	              (chunks - va->chunks) << VMAP_CHUNK_SHIFT) != 0) {
+		unclaim_chunks((unsigned long)to, chunks);
+		return NULL;
+	}
+	moved = &vmap_area_storage[to];
+	*moved = *va;
+	INIT_LIST_HEAD(&moved->frames);
+	list_splice(&va->frames, &moved->frames);
+	moved->chunks = chunks;
+	kmm_lock(&vmap_area_lock);
+	chunk_area[first] = NULL;
+	chunk_area[to] = moved;
+	kmm_unlock(&vmap_area_lock);
+	os_decommit(addr, va->chunks << VMAP_CHUNK_SHIFT);
+	unclaim_chunks(first, va->chunks);
+	return chunk_addr((unsigned long)to);
+}
+
+void *vrealloc(void *addr, size_t size)
+{
+	struct vmap_area *va = find_vmap_area(addr);
+	unsigned long chunks;
+	void *result = addr;
+
+	if (!va)
+		kmm_bug("realloc(): invalid pointer %p (not the start of a vmalloc area)", addr);
+	if (size > vmalloc_bytes) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size = ALIGN_UP(size, PAGE_SIZE);
+	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
+	if (size <= va->size)
+		return vshrink(va, addr, size, chunks);
+	if (take_frames(va, size >> PAGE_SHIFT) != 0) {
+		release_frames(va, va->size >> PAGE_SHIFT);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (chunks > va->chunks && !vgrow_in_place(va, addr_chunk(addr), chunks)) {
+		result = vgrow_move(va, addr, chunks);
+		if (!result) {
+			release_frames(va, va->size >> PAGE_SHIFT);
+			errno = ENOMEM;
+			return NULL;
+		}
+		va = find_vmap_area(result);
+	}
+	va->size = size;
+	return result;
+}
+
+void vmalloc_fork_prepare(void)
+{
+	kmm_lock(&vmap_area_lock);
+}
+
+void vmalloc_fork_parent(void)
+{
+	kmm_unlock(&vmap_area_lock);
+}
+
+void vmalloc_fork_child(void)
+{
+	kmm_lock_reinit(&vmap_area_lock);
+}

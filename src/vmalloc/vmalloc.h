@@ -1,0 +1,48 @@
+/*
+ * The vmalloc area (the kernel's mm/vmalloc.c): allocations above the largest buddy
+ * block, in a window of address space of their own.
+ *
+ * An area is a run of 2 MiB chunks of the window (vmap_area), made usable on
+ * allocation and thrown away on free. The kernel maps physical frames at a second,
+ * contiguous virtual address; userspace cannot map one private anonymous page at two
+ * addresses without shared memory, which would break fork's copy-on-write (DESIGN
+ * rule 1). So an area takes its frames from the zones, largest orders first, as its
+ * physical accounting (the zones' free counts and, later, memory limits stay true, and
+ * an area is granted even when no single large block is free), and its bytes live in
+ * the window. Growing an area extends it in place when the chunks after it are free,
+ * and otherwise moves its pages with mremap: never a copy.
+ */
+#ifndef KMM_VMALLOC_VMALLOC_H
+#define KMM_VMALLOC_VMALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int vmalloc_init(void);
+
+/* @size bytes aligned to @align (a power of two, at least 2 MiB honoured); zeroed. */
+void *vmalloc_aligned(size_t size, size_t align);
+
+void vfree_caller(const void *addr, const char *caller);
+
+/* The usable size of the area that starts at @addr, or 0 if no area starts there. */
+size_t vmalloc_size(const void *addr);
+
+/* Resize the area at @addr to @size without copying; NULL (area unchanged) on failure. */
+void *vrealloc(void *addr, size_t size);
+
+/* fork(): vmap_area_lock is taken alone, so any place in the order will do. */
+void vmalloc_fork_prepare(void);
+void vmalloc_fork_parent(void);
+void vmalloc_fork_child(void);
+
+extern char *vmalloc_start;
+extern size_t vmalloc_bytes;
+
+static inline bool is_vmalloc_addr(const void *addr)
+{
+	return (uintptr_t)addr - (uintptr_t)vmalloc_start < vmalloc_bytes;
+}
+
+#endif /* KMM_VMALLOC_VMALLOC_H */
