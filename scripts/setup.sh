@@ -14,18 +14,20 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"
 
 echo
-echo "== python3 under LD_PRELOAD=build/libkmm.so (KMM_VERBOSE=1 reports the zones)"
-LD_PRELOAD="$PWD/build/libkmm.so" KMM_VERBOSE=1 python3 -c '
-import ctypes, hashlib
-kmm = ctypes.CDLL(None)                      # the preloaded libkmm.so is in the global scope
-kmm.kmm_alloc_pages.restype = ctypes.c_void_p
-kmm.kmm_free_pages.argtypes = [ctypes.c_void_p, ctypes.c_uint]
-kmm.kmm_page_to_nid.argtypes = [ctypes.c_void_p]
-blocks = [kmm.kmm_alloc_pages(order) for order in range(11)]
-for order, addr in enumerate(blocks):
-    ctypes.memset(addr, order, 4096 << order)
-    print(f"order {order:2d}: {4096 << order:>8d} bytes at {addr:#x}, node {kmm.kmm_page_to_nid(addr)}")
-for order, addr in enumerate(blocks):
-    kmm.kmm_free_pages(addr, order)
-print("python3 ran with kmm preloaded:", hashlib.sha256(b"kmm").hexdigest()[:16])
+echo "== python3 on kmm's malloc (LD_PRELOAD=build/libkmm.so; PYTHONMALLOC=malloc sends every"
+echo "== object to malloc; KMM_VERBOSE=1 reports the zones), then the same without kmm"
+workload='
+import json, resource, threading, time
+t = time.perf_counter()
+d = {str(i): [i] * 8 for i in range(1_000_000)}
+s = json.dumps({k: v for k, v in list(d.items())[:200_000]})
+def worker():
+    x = [bytearray(i % 4096 + 1) for i in range(100_000)]
+threads = [threading.Thread(target=worker) for _ in range(4)]
+[th.start() for th in threads]; [th.join() for th in threads]
+print(f"  {len(d)} dict entries, {len(s)} bytes of JSON, 4 threads: "
+      f"{time.perf_counter() - t:.2f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
 '
+LD_PRELOAD="$PWD/build/libkmm.so" KMM_VERBOSE=1 PYTHONMALLOC=malloc python3 -c "$workload"
+echo "  glibc:"
+PYTHONMALLOC=malloc python3 -c "$workload"
