@@ -20,6 +20,7 @@ enum kmm_option_kind {
 /* Values of KMM_HUGETLB and KMM_MBIND, in the order of their choice lists. */
 enum { HUGETLB_AUTO, HUGETLB_ON, HUGETLB_OFF };
 enum { MBIND_BIND, MBIND_PREFERRED, MBIND_OFF };
+enum { THP_ON, THP_OFF };
 
 /*
  * X(ID, variable, kind, default, min, max, choices, accepted forms)
@@ -33,6 +34,7 @@ enum { MBIND_BIND, MBIND_PREFERRED, MBIND_OFF };
 	  "or 0 for the node's memory")                                                    \
 	X(HUGETLB, "KMM_HUGETLB", OPTION_CHOICE, HUGETLB_AUTO, 0, 2, "auto,on,off",        \
 	  "auto, on or off")                                                               \
+	X(THP, "KMM_THP", OPTION_CHOICE, THP_ON, 0, 1, "on,off", "on or off")              \
 	X(NUMA_FAKE, "KMM_NUMA_FAKE", OPTION_NUMBER, 0, 0, 64, NULL,                       \
 	  "a number of fake nodes from 1 to 64, or 0 for the real topology")               \
 	X(MBIND, "KMM_MBIND", OPTION_CHOICE, MBIND_BIND, 0, 2, "bind,preferred,off",       \

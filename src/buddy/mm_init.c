@@ -35,7 +35,7 @@ const char *zone_backing_name(enum zone_backing backing)
 {
 	switch (backing) {
 	case ZONE_BACKING_THP:
-		return "thp";
+		return kmm_option(OPT_THP) == THP_ON ? "thp" : "4k pages";
 	case ZONE_BACKING_HUGETLB:
 		return "hugetlb";
 	case ZONE_BACKING_MIXED:
@@ -303,7 +303,7 @@ static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsig
 	zone->backing = hugetlb_bytes == 0       ? ZONE_BACKING_THP
 	                : hugetlb_bytes == bytes ? ZONE_BACKING_HUGETLB
 	                                         : ZONE_BACKING_MIXED;
-	if (hugetlb_bytes < bytes)
+	if (hugetlb_bytes < bytes && kmm_option(OPT_THP) == THP_ON)
 		os_advise_hugepage(start + hugetlb_bytes, bytes - hugetlb_bytes);
 	bind_to_node(zone, start, bytes);
 	/* Descriptors are node-local too, as the kernel allocates each node's memmap. */
