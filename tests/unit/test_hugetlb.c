@@ -116,6 +116,20 @@ static void test_auto_and_off_are_quiet(void)
 	CHECK_STR_CONTAINS(out, "backing=thp\n");
 }
 
+/* KMM_THP=off: no MADV_HUGEPAGE on the zone, and the report says so. */
+static void test_thp_off(void)
+{
+	char out[4096];
+	char *args[] = {"--child", NULL};
+	char *env[] = {"KMM_HUGETLB=off", "KMM_THP=off", "KMM_ZONE_SIZE=16M", "KMM_NUMA_FAKE=1",
+	               NULL};
+	int status = run_self(args, env, out, sizeof(out));
+
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed:\n%s", out);
+	CHECK_STR_CONTAINS(out, "backing=4k pages\n");
+	CHECK(strstr(out, " hg") == NULL, "KMM_THP=off: expected no hg VmFlag, got:\n%s", out);
+}
+
 /*
  * Root: grow the pool by 16 pages, expect auto to use 8 of them for a 16 MiB zone and
  * leave 8 free for copy-on-write after fork.
@@ -156,6 +170,7 @@ int main(int argc, char **argv)
 		return test_reserved_pool();
 	test_on_without_pool();
 	test_auto_and_off_are_quiet();
+	test_thp_off();
 	printf("hugetlb fallback: passed\n");
 	return 0;
 }
