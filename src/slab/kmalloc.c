@@ -56,7 +56,7 @@ int kmalloc_init(void)
 
 static unsigned int get_order(size_t size)
 {
-	size_t pages = (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	size_t pages = (size >> PAGE_SHIFT) + ((size & (PAGE_SIZE - 1)) != 0);
 
 	return pages <= 1 ? 0 : 64 - (unsigned int)__builtin_clzl(pages - 1);
 }
@@ -66,6 +66,10 @@ void *kmalloc_large(size_t size, size_t align)
 	unsigned int order = get_order(size > align ? size : align);
 	struct page *page;
 
+	if (unlikely(size > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, align);
 	if (unlikely(!kmm_ensure_init())) {

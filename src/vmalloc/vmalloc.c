@@ -84,17 +84,26 @@ static void mark_chunks(unsigned long first, unsigned long n, bool taken)
 	}
 }
 
-/* First fit of @n free chunks starting on a multiple of @step. Under vmap_area_lock. */
-static long find_chunks(unsigned long n, unsigned long step)
+/*
+ * First fit of @n free chunks whose start address is aligned to @align (a power of two,
+ * at least a chunk). Under vmap_area_lock.
+ */
+static long find_chunks(unsigned long n, size_t align)
 {
-	for (unsigned long first = 0; first + n <= nr_chunks; first += step) {
+	uintptr_t base = (uintptr_t)vmalloc_start, aligned = ALIGN_UP(base, align);
+	unsigned long step = align >> VMAP_CHUNK_SHIFT, first;
+
+	if (aligned < base || aligned - base >= vmalloc_bytes)
+		return -1; /* no chunk of the window starts on such a boundary */
+	for (first = (aligned - base) >> VMAP_CHUNK_SHIFT; first + n <= nr_chunks; first += step) {
 		unsigned long i = first;
 
 		while (i < first + n && !chunk_taken(i))
 			i++;
 		if (i == first + n)
 			return (long)first;
-		first = ALIGN_DOWN(i, step); /* skip past the taken chunk */
+		while (first + step <= i) /* skip past the taken chunk */
+			first += step;
 	}
 	return -1;
 }
@@ -148,12 +157,12 @@ static int take_frames(struct vmap_area *va, unsigned long pages)
 	return 0;
 }
 
-static long claim_chunks(unsigned long n, unsigned long step)
+static long claim_chunks(unsigned long n, size_t align)
 {
 	long first;
 
 	kmm_lock(&vmap_area_lock);
-	first = find_chunks(n, step);
+	first = find_chunks(n, align);
 	if (first >= 0)
 		mark_chunks((unsigned long)first, n, true);
 	kmm_unlock(&vmap_area_lock);
@@ -169,7 +178,7 @@ static void unclaim_chunks(unsigned long first, unsigned long n)
 
 void *vmalloc_aligned(size_t size, size_t align)
 {
-	unsigned long chunks, step;
+	unsigned long chunks;
 	struct vmap_area *va;
 	long first;
 
@@ -179,8 +188,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 	}
 	size = ALIGN_UP(size, PAGE_SIZE);
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
-	step = align > VMAP_CHUNK_SIZE ? align >> VMAP_CHUNK_SHIFT : 1;
-	first = claim_chunks(chunks, step);
+	first = claim_chunks(chunks, align > VMAP_CHUNK_SIZE ? align : VMAP_CHUNK_SIZE);
 	if (first < 0) {
 		errno = ENOMEM;
 		return NULL;
@@ -283,7 +291,7 @@ static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned l
 static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
 {
 	unsigned long first = addr_chunk(addr);
-	long to = claim_chunks(chunks, 1);
+	long to = claim_chunks(chunks, VMAP_CHUNK_SIZE);
 	struct vmap_area *moved;
 
 	if (to < 0)
