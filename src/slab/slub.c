@@ -244,7 +244,8 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		kmm_unlock(&n->list_lock);
 		return;
 	}
-	if (!new.inuse && n->nr_partial >= SLAB_MIN_PARTIAL) {
+	/* Keep SLAB_MIN_PARTIAL other partial slabs before an empty one goes back. */
+	if (!new.inuse && n->nr_partial - (prior ? 1 : 0) >= SLAB_MIN_PARTIAL) {
 		if (prior) {
 			list_del(&slab->slab_list);
 			n->nr_partial--;

@@ -1,0 +1,265 @@
+/*
+ * The slab layer: dedicated caches with constructors and alignment, remote frees,
+ * partial lists and empty slabs going back to the buddy allocator, thread exit,
+ * kmm_cache_destroy with and without live objects, every kmalloc size class, large
+ * kmalloc and vmalloc (growing without a copy), double frees.
+ * Run with KMM_NUMA_FAKE=1 KMM_ZONE_SIZE=256M.
+ */
+#include "../buddy_test.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "slab/kmalloc.h"
+#include "vmalloc/vmalloc.h"
+
+#define MAGIC 0x5eedf00dU
+
+struct obj {
+	unsigned int magic;
+	char payload[92];
+};
+
+static void obj_ctor(void *p)
+{
+	((struct obj *)p)->magic = MAGIC;
+}
+
+static struct kmem_cache *as_cache(struct kmm_cache *c)
+{
+	return (struct kmem_cache *)c;
+}
+
+static void test_dedicated_cache(void)
+{
+	struct kmm_cache *c = kmm_cache_create("test-obj", sizeof(struct obj), 64, 0, obj_ctor);
+	struct kmem_cache *s = as_cache(c);
+	enum { N = 1000 };
+	struct obj *objs[N];
+
+	CHECK(c != NULL, "kmm_cache_create: %s", strerror(errno));
+	CHECK(strcmp(s->name, "test-obj") == 0, "expected the name test-obj, got %s", s->name);
+	for (int i = 0; i < N; i++) {
+		objs[i] = kmm_cache_alloc(c);
+		CHECK(objs[i] != NULL, "object %d: %s", i, strerror(errno));
+		CHECK(((uintptr_t)objs[i] & 63) == 0, "object %p not 64-byte aligned", objs[i]);
+		CHECK(objs[i]->magic == MAGIC, "object %d not constructed: %#x", i, objs[i]->magic);
+		CHECK(kmm_ksize(objs[i]) >= sizeof(struct obj), "ksize %zu < %zu",
+		      kmm_ksize(objs[i]), sizeof(struct obj));
+		memset(objs[i]->payload, i & 0xff, sizeof(objs[i]->payload));
+	}
+	for (int i = 0; i < N; i++) {
+		for (size_t b = 0; b < sizeof(objs[i]->payload); b++)
+			CHECK(objs[i]->payload[b] == (char)(i & 0xff), "object %d overwritten", i);
+		kmm_cache_free(c, objs[i]);
+	}
+	/* Freed objects keep their constructed state: the free pointer lies after them. */
+	for (int i = 0; i < N; i++) {
+		objs[i] = kmm_cache_alloc(c);
+		CHECK(objs[i]->magic == MAGIC, "reused object %d lost its constructed state", i);
+	}
+	for (int i = 0; i < N; i++)
+		kmm_cache_free(c, objs[i]);
+	CHECK_EQ(0, kmem_cache_live_objects(s));
+	kmm_cache_destroy(c);
+	CHECK(!s->in_use, "a destroyed cache should free its slot");
+	errno = 0;
+	CHECK(kmm_cache_create("bad", 64, 48, 0, NULL) == NULL && errno == EINVAL,
+	      "alignment 48: expected EINVAL, got errno %d", errno);
+	CHECK(kmm_cache_create("huge", 1 << 20, 8, 0, NULL) == NULL && errno == EINVAL,
+	      "a 1 MiB object: expected EINVAL, got errno %d", errno);
+}
+
+struct remote_args {
+	struct kmm_cache *cache;
+	void **objs;
+	int n;
+};
+
+static void *free_them(void *arg)
+{
+	struct remote_args *a = arg;
+
+	for (int i = 0; i < a->n; i++)
+		kmm_cache_free(a->cache, a->objs[i]);
+	return NULL;
+}
+
+/* Objects freed by another thread go back to their slabs and can be allocated again. */
+static void test_remote_frees(void)
+{
+	enum { N = 5000 };
+	static void *objs[N];
+	struct kmm_cache *c = kmm_cache_create("test-remote", 48, 16, 0, NULL);
+	struct remote_args args = {c, objs, N};
+	pthread_t t;
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < N; i++)
+			objs[i] = kmm_cache_alloc(c);
+		pthread_create(&t, NULL, free_them, &args);
+		pthread_join(t, NULL);
+	}
+	/* The freeing thread took no slab; everything came back. */
+	CHECK_EQ(0, kmem_cache_live_objects(as_cache(c)));
+	kmm_cache_destroy(c);
+}
+
+/*
+ * Full slabs are on no list; the first free into one puts it on the node's partial
+ * list; empty slabs go back to the buddy allocator except SLAB_MIN_PARTIAL of them.
+ */
+static void test_partial_lists(void)
+{
+	struct kmm_cache *c = kmm_cache_create("test-partial", 256, 16, 0, NULL);
+	struct kmem_cache *s = as_cache(c);
+	struct kmem_cache_node *n = &s->node[0];
+	unsigned long before = available_pages();
+	int per_slab = (int)s->objects, slabs = 10, total = per_slab * slabs;
+	void **objs = calloc((size_t)total, sizeof(void *));
+
+	for (int i = 0; i < total; i++)
+		objs[i] = kmm_cache_alloc(c);
+	flush_cpu_slab(s); /* the active slab is full too: it goes on no list */
+	CHECK_EQ(slabs, n->nr_slabs);
+	CHECK_EQ(0, n->nr_partial);
+	for (int k = 0; k < slabs; k++)
+		kmm_cache_free(c, objs[k * per_slab]);
+	CHECK(n->nr_partial == (unsigned long)slabs,
+	      "one free into each of %d full slabs: expected %d partial slabs, got %lu", slabs,
+	      slabs, n->nr_partial);
+	for (int i = 0; i < total; i++)
+		if (i % per_slab)
+			kmm_cache_free(c, objs[i]);
+	CHECK(n->nr_slabs == SLAB_MIN_PARTIAL,
+	      "after freeing everything: expected %d empty slabs kept, got %lu", SLAB_MIN_PARTIAL,
+	      n->nr_slabs);
+	CHECK_EQ(0, kmem_cache_live_objects(s));
+	kmm_cache_destroy(c);
+	drain_all_pages();
+	CHECK(available_pages() == before, "slab pages not returned: %lu free before, %lu after",
+	      before, available_pages());
+	free(objs);
+}
+
+static void *alloc_and_exit(void *arg)
+{
+	struct kmm_cache *c = arg;
+	void *keep = kmm_cache_alloc(c);
+
+	kmm_cache_free(c, keep);
+	return NULL; /* the thread's active slab must go back at exit */
+}
+
+static void test_thread_exit(void)
+{
+	struct kmm_cache *c = kmm_cache_create("test-exit", 64, 16, 0, NULL);
+	struct kmem_cache *s = as_cache(c);
+	pthread_t t;
+
+	pthread_create(&t, NULL, alloc_and_exit, c);
+	pthread_join(t, NULL);
+	CHECK(s->node[0].nr_partial == 1 && s->node[0].nr_slabs == 1,
+	      "the exited thread's slab should be on the partial list: %lu partial, %lu slabs",
+	      s->node[0].nr_partial, s->node[0].nr_slabs);
+	kmm_cache_destroy(c);
+}
+
+static void test_kmalloc_classes(void)
+{
+	for (size_t size = 1; size <= KMALLOC_MAX_CACHE_SIZE; size++) {
+		char *p = kmalloc(size);
+		size_t usable = kmm_ksize(p);
+		struct page *page;
+
+		CHECK(p != NULL, "kmalloc(%zu): %s", size, strerror(errno));
+		CHECK(usable >= size && (size <= 64 || usable - size < usable / 5 + 1),
+		      "kmalloc(%zu): usable size %zu", size, usable);
+		CHECK(size <= 8 || ((uintptr_t)p & 15) == 0, "kmalloc(%zu) = %p not 16-aligned",
+		      size, (void *)p);
+		CHECK(kmalloc_classify(p, "test", &page) == KMALLOC_SLAB, "kmalloc(%zu) not a slab",
+		      size);
+		CHECK(strncmp(page->slab_cache->name, "kmalloc-", 8) == 0, "cache %s",
+		      page->slab_cache->name);
+		p[0] = 1;
+		p[size - 1] = 2;
+		kmm_kfree(p);
+	}
+}
+
+static void test_large_and_vmalloc(void)
+{
+	struct page *page;
+	char *large = kmalloc(100000);
+	size_t size = 10 << 20;
+	char *huge = kmalloc(size), *grown;
+
+	CHECK(kmalloc_classify(large, "test", &page) == KMALLOC_LARGE && PageLargeKmalloc(page),
+	      "kmalloc(100000) should be a large kmalloc block");
+	CHECK_EQ(128 << 10, kmm_ksize(large));
+	kmm_kfree(large);
+	CHECK(is_vmalloc_addr(huge), "kmalloc(10 MiB) should come from vmalloc: %p", (void *)huge);
+	for (size_t i = 0; i < size; i += 4096)
+		huge[i] = (char)(i >> 12);
+	grown = vrealloc(huge, 100 << 20);
+	CHECK(grown != NULL, "vrealloc to 100 MiB: %s", strerror(errno));
+	for (size_t i = 0; i < size; i += 4096)
+		CHECK(grown[i] == (char)(i >> 12), "byte %zu lost when growing the area", i);
+	CHECK_EQ(100 << 20, vmalloc_size(grown));
+	grown[(100 << 20) - 1] = 1;
+	grown = vrealloc(grown, 6 << 20);
+	CHECK(grown != NULL && grown[4096] == 1, "shrinking the area lost its contents");
+	kmm_vfree(grown);
+}
+
+static int misuse(const char *what)
+{
+	CHECK(kmm_ensure_init(), "kmm did not initialize");
+	if (strcmp(what, "destroy") == 0) {
+		struct kmm_cache *c = kmm_cache_create("test-busy", 32, 8, 0, NULL);
+
+		kmm_cache_alloc(c);
+		kmm_cache_alloc(c);
+		kmm_cache_destroy(c);
+	} else if (strcmp(what, "double") == 0) {
+		void *p = kmalloc(64);
+
+		kmm_kfree(p);
+		kmm_kfree(p);
+	} else if (strcmp(what, "interior") == 0) {
+		char *p = kmalloc(64);
+
+		kmm_kfree(p + 16);
+	}
+	return 0;
+}
+
+static void expect_abort(const char *what, const char *message)
+{
+	char out[4096];
+	char *args[] = {"--misuse", (char *)what, NULL};
+	int status = run_self(args, NULL, out, sizeof(out));
+
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+	      "%s: expected an abort, got status %#x and output:\n%s", what, status, out);
+	CHECK_STR_CONTAINS(out, message);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[1], "--misuse") == 0)
+		return misuse(argv[2]);
+	CHECK(kmm_ensure_init(), "kmm did not initialize");
+	test_dedicated_cache();
+	test_remote_frees();
+	test_partial_lists();
+	test_thread_exit();
+	test_kmalloc_classes();
+	test_large_and_vmalloc();
+	expect_abort("destroy",
+	             "kmm: kmm_cache_destroy(): cache test-busy still has 2 objects in use");
+	expect_abort("double", "kmm: kmm_kfree(): double free of 0x");
+	expect_abort("interior", "kmm: kmm_kfree(): invalid pointer 0x");
+	printf("slab: passed\n");
+	return 0;
+}
