@@ -1,11 +1,15 @@
 /*
- * C++ operator new and delete in all their forms, so that no new/delete pair is split
- * between two allocators. Written in C: the throwing forms call libstdc++'s new_handler
- * and std::__throw_bad_alloc through weak references, so libkmm does not pull the C++
+ * C++ operator new and delete, so that no new/delete pair is split between two
+ * allocators. Written in C: the throwing forms call libstdc++'s new_handler and
+ * std::__throw_bad_alloc through weak references, so libkmm does not pull the C++
  * runtime into C programs (where nothing calls these). Built with -fexceptions, so a
  * bad_alloc thrown from here unwinds through these frames to the caller.
+ *
+ * The nothrow forms of new are left to libstdc++: the standard has them call the new
+ * handler and return nullptr if it throws, which takes a catch that C cannot write.
+ * libstdc++ implements them by calling the throwing operator new below, so their
+ * memory comes from kmm all the same.
  */
-#include <stdbool.h>
 #include <stdlib.h>
 
 #include "../base/compiler.h"
@@ -19,7 +23,7 @@ extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
 extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
 /* operator new's contract: retry through the new_handler, else throw bad_alloc. */
-static void *cxx_new(size_t size, size_t align, bool nothrow)
+static void *cxx_new(size_t size, size_t align)
 {
 	for (;;) {
 		void *ptr = align > 16 ? memalign(align, size) : malloc(size);
@@ -27,14 +31,11 @@ static void *cxx_new(size_t size, size_t align, bool nothrow)
 
 		if (likely(ptr))
 			return ptr;
-		/* A handler may throw, which a nothrow operator must not let out. */
-		handler = !nothrow && _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+		handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
 		if (handler) {
 			handler();
 			continue;
 		}
-		if (nothrow)
-			return NULL;
 		if (_ZSt17__throw_bad_allocv)
 			_ZSt17__throw_bad_allocv();
 		abort();
@@ -51,44 +52,23 @@ static void *cxx_new(size_t size, size_t align, bool nothrow)
 		free(ptr);                             \
 	}
 
-/* operator new(size_t), new[], and their nothrow and align_val_t forms. */
+/* operator new(size_t), new[], and their align_val_t forms. */
 NEW(_Znwm, size_t size)
 {
-	return cxx_new(size, 0, false);
+	return cxx_new(size, 0);
 }
 NEW(_Znam, size_t size)
 {
-	return cxx_new(size, 0, false);
-}
-NEW(_ZnwmRKSt9nothrow_t, size_t size, const void *nt)
-{
-	(void)nt;
-	return cxx_new(size, 0, true);
-}
-NEW(_ZnamRKSt9nothrow_t, size_t size, const void *nt)
-{
-	(void)nt;
-	return cxx_new(size, 0, true);
+	return cxx_new(size, 0);
 }
 NEW(_ZnwmSt11align_val_t, size_t size, size_t align)
 {
-	return cxx_new(size, align, false);
+	return cxx_new(size, align);
 }
 NEW(_ZnamSt11align_val_t, size_t size, size_t align)
 {
-	return cxx_new(size, align, false);
+	return cxx_new(size, align);
 }
-NEW(_ZnwmSt11align_val_tRKSt9nothrow_t, size_t size, size_t align, const void *nt)
-{
-	(void)nt;
-	return cxx_new(size, align, true);
-}
-NEW(_ZnamSt11align_val_tRKSt9nothrow_t, size_t size, size_t align, const void *nt)
-{
-	(void)nt;
-	return cxx_new(size, align, true);
-}
-
 /* operator delete and delete[], plain, sized, nothrow and aligned: all are free(). */
 DELETE(_ZdlPv)
 DELETE(_ZdaPv)

@@ -16,13 +16,9 @@ _ZdlPvSt11align_val_tRKSt9nothrow_t
 _ZdlPvm
 _ZdlPvmSt11align_val_t
 _Znam
-_ZnamRKSt9nothrow_t
 _ZnamSt11align_val_t
-_ZnamSt11align_val_tRKSt9nothrow_t
 _Znwm
-_ZnwmRKSt9nothrow_t
 _ZnwmSt11align_val_t
-_ZnwmSt11align_val_tRKSt9nothrow_t
 __libc_calloc
 __libc_free
 __libc_mallinfo
