@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		build-essential cmake git ca-certificates python3 perl binutils \
-		clang-format >/dev/null
+		clang-format sqlite3 redis-server redis-tools >/dev/null
 fi
 
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMM_BUILD_BENCH=OFF
