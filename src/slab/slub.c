@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 
 #include "../base/printk.h"
 #include "../buddy/page_alloc.h"
@@ -61,6 +62,18 @@ typedef union {
 	__int128 full;
 } freelist_aba_t;
 
+/*
+ * While the process has a single thread, nothing can race a slab's freelist or a node's
+ * list, so the atomic instructions (each a full barrier that waits for every pending
+ * store, among them the write of the free pointer into a cold object) are skipped, as
+ * glibc's malloc does. glibc clears __libc_single_threaded when the first thread is
+ * created and never sets it again, and no thread can be created inside kmm's calls.
+ */
+static inline bool single_threaded(void)
+{
+	return __libc_single_threaded;
+}
+
 /* SLUB's cmpxchg_double: freelist and counters change together or not at all. */
 static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned long old_c,
                                     void *new_fl, unsigned long new_c)
@@ -68,7 +81,26 @@ static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned lo
 	freelist_aba_t old = {.freelist = old_fl, .counters = old_c};
 	freelist_aba_t new = {.freelist = new_fl, .counters = new_c};
 
+	if (single_threaded()) {
+		if (slab->freelist != old_fl || slab->counters != old_c)
+			return false;
+		slab->freelist = new_fl;
+		slab->counters = new_c;
+		return true;
+	}
 	return __sync_bool_compare_and_swap((__int128 *)&slab->freelist, old.full, new.full);
+}
+
+static inline void node_lock(struct kmem_cache_node *n)
+{
+	if (!single_threaded())
+		kmm_lock(&n->list_lock);
+}
+
+static inline void node_unlock(struct kmem_cache_node *n)
+{
+	if (!single_threaded())
+		kmm_unlock(&n->list_lock);
 }
 
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj)
@@ -148,7 +180,7 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 
 	if (!READ_ONCE(n->nr_partial))
 		return NULL;
-	kmm_lock(&n->list_lock);
+	node_lock(n);
 	list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
 		void *fl;
 		unsigned long counters;
@@ -163,11 +195,11 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 		} while (!cmpxchg_freelist(slab, fl, counters, NULL, new.counters));
 		list_del(&slab->slab_list);
 		n->nr_partial--;
-		kmm_unlock(&n->list_lock);
+		node_unlock(n);
 		*freelist = fl;
 		return slab;
 	}
-	kmm_unlock(&n->list_lock);
+	node_unlock(n);
 	return NULL;
 }
 
@@ -234,14 +266,14 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		/* Emptied, or was full: the slab's place on the lists may change. */
 		if ((!new.inuse || !prior) && !was_frozen && !n) {
 			n = &s->node[page_to_nid(slab)];
-			kmm_lock(&n->list_lock);
+			node_lock(n);
 		}
 	} while (!cmpxchg_freelist(slab, prior, counters, obj, new.counters));
 
 	if (!n)
 		return;
 	if (was_frozen) { /* a thread froze it meanwhile: it owns the slab now */
-		kmm_unlock(&n->list_lock);
+		node_unlock(n);
 		return;
 	}
 	/* Keep SLAB_MIN_PARTIAL other partial slabs before an empty one goes back. */
@@ -250,7 +282,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 			list_del(&slab->slab_list);
 			n->nr_partial--;
 		}
-		kmm_unlock(&n->list_lock);
+		node_unlock(n);
 		discard_slab(s, slab);
 		return;
 	}
@@ -258,7 +290,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		list_add_tail(&slab->slab_list, &n->partial);
 		n->nr_partial++;
 	}
-	kmm_unlock(&n->list_lock);
+	node_unlock(n);
 }
 
 /*
@@ -279,7 +311,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 		tail = p;
 		nr++;
 	}
-	kmm_lock(&n->list_lock);
+	node_lock(n);
 	do {
 		old = slab->freelist;
 		counters = slab->counters;
@@ -291,7 +323,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 	} while (!cmpxchg_freelist(slab, old, counters, freelist ? freelist : old, new.counters));
 
 	if (!new.inuse && n->nr_partial >= SLAB_MIN_PARTIAL) {
-		kmm_unlock(&n->list_lock);
+		node_unlock(n);
 		discard_slab(s, slab);
 		return;
 	}
@@ -299,7 +331,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 		list_add(&slab->slab_list, &n->partial);
 		n->nr_partial++;
 	}
-	kmm_unlock(&n->list_lock);
+	node_unlock(n);
 }
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
