@@ -5,6 +5,7 @@
 #define KMM_BUDDY_PAGE_ALLOC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "mmzone.h"
 
@@ -26,6 +27,17 @@ void drain_all_pages(void);
  * initialized. Exact when no other thread is allocating.
  */
 unsigned long zone_available_pages(struct zone *zone);
+
+/*
+ * A shrinker: a layer above that holds free memory of its own (vmalloc's lazily freed
+ * areas) gives it back when page reporting's clock says so. Called without locks with
+ * the current time; returns when it wants to be called next (UINT64_MAX: nothing
+ * pending). page_reporting_schedule asks for a call by @when.
+ */
+typedef uint64_t (*shrinker_fn)(uint64_t now);
+
+void register_shrinker(shrinker_fn fn);
+void page_reporting_schedule(uint64_t when);
 
 /* fork(): take every page allocator lock in rank order, then release or reset them. */
 void page_alloc_fork_prepare(void);

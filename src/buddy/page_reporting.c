@@ -136,6 +136,23 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 	return released;
 }
 
+#define MAX_SHRINKERS 4
+
+static shrinker_fn shrinkers[MAX_SHRINKERS];
+static int nr_shrinkers;
+
+/* At initialization, before any thread can poll. */
+void register_shrinker(shrinker_fn fn)
+{
+	if (nr_shrinkers < MAX_SHRINKERS)
+		shrinkers[nr_shrinkers++] = fn;
+}
+
+void page_reporting_schedule(uint64_t when)
+{
+	page_reporting_lower_deadline(when);
+}
+
 void page_reporting_run(uint64_t now)
 {
 	struct zone *zone;
@@ -156,6 +173,8 @@ void page_reporting_run(uint64_t now)
 		else
 			page_reporting_lower_deadline(when);
 	}
+	for (int i = 0; i < nr_shrinkers; i++)
+		page_reporting_lower_deadline(shrinkers[i](now));
 	kmm_unlock(&reporting_runner);
 }
 

@@ -91,8 +91,8 @@ KMM_EXPORT void *calloc(size_t nmemb, size_t size)
 		return NULL;
 	}
 	ptr = malloc(total);
-	/* A vmalloc area is fresh memory, already zero. */
-	if (likely(ptr) && !is_vmalloc_addr(ptr))
+	/* A newly committed vmalloc area is already zero. */
+	if (likely(ptr) && !(is_vmalloc_addr(ptr) && vmalloc_area_zeroed(ptr)))
 		memset(ptr, 0, total);
 	return ptr;
 }
@@ -213,6 +213,7 @@ KMM_EXPORT int malloc_trim(size_t pad)
 	struct zone *zone;
 
 	(void)pad;
+	vmalloc_purge_all();
 	drain_all_pages();
 	for_each_zone(zone, nid)
 		released += page_reporting_process(zone, true);

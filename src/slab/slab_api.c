@@ -3,6 +3,7 @@
  * vmalloc for programs that link kmm. Argument checks and misuse reports live here.
  */
 #include <errno.h>
+#include <string.h>
 
 #include <kmm/kmm.h>
 
@@ -90,9 +91,14 @@ KMM_EXPORT size_t kmm_ksize(const void *obj)
 
 KMM_EXPORT void *kmm_vmalloc(size_t size)
 {
+	void *addr;
+
 	if (size == 0)
 		return NULL;
-	return vmalloc_aligned(size, PAGE_SIZE);
+	addr = vmalloc_aligned(size, PAGE_SIZE);
+	if (addr && !vmalloc_area_zeroed(addr))
+		memset(addr, 0, size);
+	return addr;
 }
 
 KMM_EXPORT void kmm_vfree(const void *addr)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../base/list.h"
 #include "../base/lock.h"
 #include "../base/options.h"
 #include "../base/os.h"
@@ -29,7 +30,21 @@ struct vmap_area {
 	unsigned long chunks;    /* chunks the area spans */
 	unsigned long nr_pages;  /* frames accounted in @frames */
 	struct list_head frames; /* buddy blocks taken as this area's physical memory */
+	bool zeroed;             /* never written since it was committed */
+	uint64_t freed_at_ms;    /* lazily freed: when */
+	struct list_head lazy;   /* on vmap_purge_list; guarded by vmap_area_lock */
 };
+
+/*
+ * Lazily freed areas (the kernel's lazy vmap purge): vfree keeps an area committed and
+ * resident, so the next vmalloc of a similar size reuses it without a page fault; it
+ * goes back after KMM_DECAY_MS, or at once while more than VMAP_LAZY_MAX bytes wait.
+ * Newest at the head. Guarded by vmap_area_lock.
+ */
+#define VMAP_LAZY_MAX (64UL << 20)
+
+static struct list_head vmap_purge_list = {&vmap_purge_list, &vmap_purge_list};
+static size_t vmap_lazy_bytes;
 
 char *vmalloc_start;
 size_t vmalloc_bytes;
@@ -39,6 +54,13 @@ static unsigned long *chunk_bitmap;   /* guarded by vmap_area_lock */
 static struct vmap_area **chunk_area; /* area by first chunk; guarded by vmap_area_lock */
 static struct vmap_area *vmap_area_storage;
 static kmm_lock_t vmap_area_lock = KMM_LOCK_INIT;
+
+static uint64_t purge_vmap_areas(uint64_t now, bool force);
+
+static uint64_t vmalloc_shrinker(uint64_t now)
+{
+	return purge_vmap_areas(now, false);
+}
 
 int vmalloc_init(void)
 {
@@ -66,6 +88,7 @@ int vmalloc_init(void)
 		return -1;
 	os_advise_hugepage(vmalloc_start, want);
 	vmalloc_bytes = want;
+	register_shrinker(vmalloc_shrinker);
 	return 0;
 }
 
@@ -176,6 +199,49 @@ static void unclaim_chunks(unsigned long first, unsigned long n)
 	kmm_unlock(&vmap_area_lock);
 }
 
+/*
+ * Take a lazily freed area of @chunks to twice that, starting on @align, off the purge
+ * list: the newest first, its pages most likely still in cache. Chunks past @chunks go
+ * back. Returns its first chunk, or -1.
+ */
+static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
+{
+	struct vmap_area *va, *found = NULL;
+	unsigned long first;
+
+	kmm_lock(&vmap_area_lock);
+	list_for_each_entry(va, &vmap_purge_list, lazy) {
+		first = (unsigned long)(va - vmap_area_storage);
+		if (va->chunks >= chunks && va->chunks <= 2 * chunks &&
+		    IS_ALIGNED((uintptr_t)chunk_addr(first), align)) {
+			found = va;
+			list_del(&va->lazy);
+			vmap_lazy_bytes -= va->chunks << VMAP_CHUNK_SHIFT;
+			break;
+		}
+	}
+	kmm_unlock(&vmap_area_lock);
+	if (!found)
+		return -1;
+	first = (unsigned long)(found - vmap_area_storage);
+	if (found->chunks > chunks) {
+		os_decommit(chunk_addr(first + chunks), (found->chunks - chunks)
+		                                                << VMAP_CHUNK_SHIFT);
+		unclaim_chunks(first + chunks, found->chunks - chunks);
+		found->chunks = chunks;
+	}
+	release_frames(found, size >> PAGE_SHIFT);
+	if (take_frames(found, size >> PAGE_SHIFT) != 0) {
+		os_decommit(chunk_addr(first), chunks << VMAP_CHUNK_SHIFT);
+		release_frames(found, 0);
+		unclaim_chunks(first, chunks);
+		return -1;
+	}
+	found->size = size;
+	found->zeroed = false;
+	return (long)first;
+}
+
 void *vmalloc_aligned(size_t size, size_t align)
 {
 	unsigned long chunks;
@@ -188,7 +254,18 @@ void *vmalloc_aligned(size_t size, size_t align)
 	}
 	size = ALIGN_UP(size, PAGE_SIZE);
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
-	first = claim_chunks(chunks, align > VMAP_CHUNK_SIZE ? align : VMAP_CHUNK_SIZE);
+	if (align < VMAP_CHUNK_SIZE)
+		align = VMAP_CHUNK_SIZE;
+	first = reuse_lazy_area(chunks, align, size);
+	if (first >= 0) {
+		va = &vmap_area_storage[first];
+		goto publish;
+	}
+	first = claim_chunks(chunks, align);
+	if (first < 0) {
+		purge_vmap_areas(os_now_ms(), true); /* lazily freed areas may be in the way */
+		first = claim_chunks(chunks, align);
+	}
 	if (first < 0) {
 		errno = ENOMEM;
 		return NULL;
@@ -197,6 +274,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 	va->size = size;
 	va->chunks = chunks;
 	va->nr_pages = 0;
+	va->zeroed = true;
 	INIT_LIST_HEAD(&va->frames);
 	if (take_frames(va, size >> PAGE_SHIFT) != 0 ||
 	    os_commit(chunk_addr((unsigned long)first), chunks << VMAP_CHUNK_SHIFT) != 0) {
@@ -205,10 +283,50 @@ void *vmalloc_aligned(size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
+publish:
 	kmm_lock(&vmap_area_lock);
 	chunk_area[first] = va;
 	kmm_unlock(&vmap_area_lock);
 	return chunk_addr((unsigned long)first);
+}
+
+/* Give an area back for good: drop its pages and commit charge, free its frames. */
+static void purge_vmap_area(struct vmap_area *va)
+{
+	unsigned long first = (unsigned long)(va - vmap_area_storage);
+
+	os_decommit(chunk_addr(first), va->chunks << VMAP_CHUNK_SHIFT);
+	release_frames(va, 0);
+	unclaim_chunks(first, va->chunks);
+}
+
+/*
+ * Purge the lazily freed areas that have waited KMM_DECAY_MS (all of them when @force),
+ * oldest first, and any while more than VMAP_LAZY_MAX bytes wait. Returns when the
+ * next one is due.
+ */
+static uint64_t purge_vmap_areas(uint64_t now, bool force)
+{
+	uint64_t decay = (uint64_t)kmm_option(OPT_DECAY_MS), next = UINT64_MAX;
+	struct list_head purge, *pos, *prev;
+	struct vmap_area *va, *tmp;
+
+	INIT_LIST_HEAD(&purge);
+	kmm_lock(&vmap_area_lock);
+	for (pos = vmap_purge_list.prev; pos != &vmap_purge_list; pos = prev) {
+		prev = pos->prev;
+		va = list_entry(pos, struct vmap_area, lazy);
+		if (force || now - va->freed_at_ms >= decay || vmap_lazy_bytes > VMAP_LAZY_MAX) {
+			list_move_tail(&va->lazy, &purge);
+			vmap_lazy_bytes -= va->chunks << VMAP_CHUNK_SHIFT;
+		} else if (va->freed_at_ms + decay < next) {
+			next = va->freed_at_ms + decay;
+		}
+	}
+	kmm_unlock(&vmap_area_lock);
+	list_for_each_entry_safe(va, tmp, &purge, lazy)
+		purge_vmap_area(va);
+	return next;
 }
 
 /* The area that starts exactly at @addr, or NULL. */
@@ -226,6 +344,13 @@ static struct vmap_area *find_vmap_area(const void *addr)
 	return va;
 }
 
+bool vmalloc_area_zeroed(const void *addr)
+{
+	struct vmap_area *va = find_vmap_area(addr);
+
+	return va && va->zeroed;
+}
+
 size_t vmalloc_size(const void *addr)
 {
 	struct vmap_area *va = find_vmap_area(addr);
@@ -235,19 +360,32 @@ size_t vmalloc_size(const void *addr)
 
 void vfree_caller(const void *addr, const char *caller)
 {
-	struct vmap_area *va = find_vmap_area(addr);
-	unsigned long first;
+	uint64_t now = os_now_ms();
+	struct vmap_area *va = NULL;
+	bool over;
 
+	kmm_lock(&vmap_area_lock);
+	if (is_vmalloc_addr(addr) && IS_ALIGNED((uintptr_t)addr, VMAP_CHUNK_SIZE))
+		va = chunk_area[addr_chunk(addr)];
+	if (va) {
+		chunk_area[addr_chunk(addr)] = NULL;
+		va->freed_at_ms = now;
+		list_add(&va->lazy, &vmap_purge_list);
+		vmap_lazy_bytes += va->chunks << VMAP_CHUNK_SHIFT;
+	}
+	over = vmap_lazy_bytes > VMAP_LAZY_MAX;
+	kmm_unlock(&vmap_area_lock);
 	if (!va)
 		kmm_bug("%s(): invalid pointer %p (not the start of a vmalloc area)", caller, addr);
-	first = addr_chunk(addr);
-	kmm_lock(&vmap_area_lock);
-	chunk_area[first] = NULL;
-	kmm_unlock(&vmap_area_lock);
-	/* Drop the pages and the commit charge; the chunks read as zeros next time. */
-	os_decommit(chunk_addr(first), va->chunks << VMAP_CHUNK_SHIFT);
-	release_frames(va, 0);
-	unclaim_chunks(first, va->chunks);
+	if (over)
+		purge_vmap_areas(now, false);
+	page_reporting_schedule(now + (uint64_t)kmm_option(OPT_DECAY_MS));
+}
+
+/* malloc_trim: every lazily freed area goes back now. */
+void vmalloc_purge_all(void)
+{
+	purge_vmap_areas(os_now_ms(), true);
 }
 
 /* Shrink: the chunks past the new end are decommitted and the extra frames returned. */

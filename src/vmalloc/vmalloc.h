@@ -24,7 +24,17 @@ int vmalloc_init(void);
 /* @size bytes aligned to @align (a power of two, at least 2 MiB honoured); zeroed. */
 void *vmalloc_aligned(size_t size, size_t align);
 
+/*
+ * Free an area lazily: it stays resident for reuse until KMM_DECAY_MS has passed (or too
+ * much waits), then goes back to the OS.
+ */
 void vfree_caller(const void *addr, const char *caller);
+
+/* Whether the area at @addr has not been written since it was committed (all zeros). */
+bool vmalloc_area_zeroed(const void *addr);
+
+/* Give every lazily freed area back now (malloc_trim). */
+void vmalloc_purge_all(void);
 
 /* The usable size of the area that starts at @addr, or 0 if no area starts there. */
 size_t vmalloc_size(const void *addr);

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #include "slab/kmalloc.h"
 #include "vmalloc/vmalloc.h"
@@ -212,6 +213,41 @@ static void test_large_and_vmalloc(void)
 	kmm_vfree(grown);
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/*
+ * vfree is lazy: the area stays resident and the next vmalloc of its size reuses it
+ * without a page fault (zeroed again by kmm_vmalloc); a purge gives it back.
+ */
+static void test_lazy_vfree(void)
+{
+	size_t size = 32 << 20;
+	char *a = kmm_vmalloc(size), *b;
+	long faults, rss_touched;
+
+	memset(a, 1, size);
+	rss_touched = proc_status_kb("RssAnon:");
+	kmm_vfree(a);
+	faults = minor_faults();
+	b = kmm_vmalloc(size);
+	CHECK(b == a, "expected the lazily freed area %p back, got %p", (void *)a, (void *)b);
+	CHECK(b[0] == 0 && b[size - 1] == 0, "kmm_vmalloc must zero a reused area");
+	memset(b, 2, size);
+	CHECK(minor_faults() - faults < 64, "reusing a resident area took %ld page faults",
+	      minor_faults() - faults);
+	kmm_vfree(b);
+	vmalloc_purge_all();
+	CHECK(proc_status_kb("RssAnon:") < rss_touched - 24 * 1024,
+	      "purged area still resident: RssAnon %ld kB, was %ld kB with it",
+	      proc_status_kb("RssAnon:"), rss_touched);
+}
+
 static int misuse(const char *what)
 {
 	CHECK(kmm_ensure_init(), "kmm did not initialize");
@@ -256,6 +292,7 @@ int main(int argc, char **argv)
 	test_thread_exit();
 	test_kmalloc_classes();
 	test_large_and_vmalloc();
+	test_lazy_vfree();
 	expect_abort("destroy",
 	             "kmm: kmm_cache_destroy(): cache test-busy still has 2 objects in use");
 	expect_abort("double", "kmm: kmm_kfree(): double free of 0x");
