@@ -56,7 +56,13 @@ void *os_reserve_readonly(size_t size, size_t align)
 
 void os_decommit(void *addr, size_t size)
 {
-	mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	/*
+	 * Drop the pages, then the access; the mapping itself stays, with its flags
+	 * (MADV_HUGEPAGE), so the range merges with its neighbours and faults in huge pages
+	 * when committed again. A MAP_FIXED remap would lose both.
+	 */
+	madvise(addr, size, MADV_DONTNEED);
+	mprotect(addr, size, PROT_NONE);
 }
 
 int os_move(void *from, size_t size, void *to)
@@ -65,7 +71,6 @@ int os_move(void *from, size_t size, void *to)
 	if (mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to) ==
 	    MAP_FAILED)
 		return -1;
-	os_decommit(from, size);
 	return 0;
 }
 

@@ -51,14 +51,15 @@ void *os_reserve_readonly(size_t size, size_t align);
 int os_commit(void *addr, size_t size);
 
 /*
- * Turn [addr, addr + size) back into an untouched reservation: its pages are dropped
- * and its commit charge returned, in one mmap(MAP_FIXED).
+ * Turn [addr, addr + size) back into an inaccessible reservation: its pages are dropped
+ * and it reads as zeros when committed again. Under vm.overcommit_memory=2 the commit
+ * charge stays with the range.
  */
 void os_decommit(void *addr, size_t size);
 
 /*
  * Move the pages of [from, from + size) to @to (inside a reservation) without copying
- * them (mremap); @from is left an untouched reservation. 0, or -1.
+ * them (mremap). @from stays mapped, empty: it reads as zeros. 0, or -1.
  */
 int os_move(void *from, size_t size, void *to);
 

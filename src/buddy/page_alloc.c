@@ -455,6 +455,28 @@ void __free_pages(struct page *page, unsigned int order)
 	free_one_page(zone, page, order);
 }
 
+bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new_order)
+{
+	struct zone *zone = page_zone(page);
+	unsigned long pfn = page_to_pfn(page);
+	bool free_above = true;
+
+	if (new_order > MAX_PAGE_ORDER || !IS_ALIGNED(pfn, 1UL << new_order))
+		return false;
+	kmm_lock(&zone->lock);
+	for (unsigned int o = order; o < new_order && free_above; o++)
+		free_above = page_is_buddy(pfn_to_page(pfn + (1UL << o)), o);
+	if (free_above)
+		for (unsigned int o = order; o < new_order; o++)
+			del_page_from_free_list(pfn_to_page(pfn + (1UL << o)), zone, o);
+	kmm_unlock(&zone->lock);
+	if (free_above) {
+		page->order = new_order;
+		SetPageHead(page);
+	}
+	return free_above;
+}
+
 void drain_zone_pages(struct zone *zone)
 {
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {

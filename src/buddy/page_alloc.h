@@ -19,6 +19,14 @@ struct page *__alloc_pages(unsigned int order, int preferred_nid);
 /* Free a block that __alloc_pages returned with the same @order. */
 void __free_pages(struct page *page, unsigned int order);
 
+/*
+ * Grow an allocated block of @order to @new_order where it stands, taking the free
+ * blocks above it (its upper buddy at each order in between). No copy: the data stays
+ * where it is. False, and nothing changed, when the block is not the lower half at
+ * every level or any of those buddies is taken.
+ */
+bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new_order);
+
 /* Return every per-CPU list's pages to their zones (memory is short, or a trim). */
 void drain_all_pages(void);
 

@@ -172,16 +172,40 @@ size_t ksize_caller(const void *obj, const char *caller)
 	return 0;
 }
 
+/*
+ * Grow a large kmalloc block over the free blocks above it, where it stands: no copy.
+ * NULL when they are taken, or when the new size is past the largest order (a move to
+ * vmalloc then copies: moving the pages instead would leave the zone's range empty,
+ * and the next block there would fault them in again).
+ */
+static void *krealloc_large_in_place(struct page *page, void *obj, size_t size)
+{
+	unsigned int order = get_order(size);
+
+	if (order <= MAX_PAGE_ORDER && grow_pages_in_place(page, page->order, order))
+		return obj;
+	return NULL;
+}
+
 void *krealloc_caller(void *obj, size_t size, const char *caller)
 {
-	size_t old = ksize_caller(obj, caller);
+	struct page *page;
+	enum kmalloc_kind kind = kmalloc_classify(obj, caller, &page);
+	size_t old = kind == KMALLOC_SLAB    ? page->slab_cache->object_size
+	             : kind == KMALLOC_LARGE ? PAGE_SIZE << page->order
+	                                     : vmalloc_size(obj);
 	void *new;
 
 	/* A block stays where it is while the new size uses more than half of it. */
 	if (size <= old && (size > old / 2 || old <= 16))
 		return obj;
-	if (is_vmalloc_addr(obj) && size > KMALLOC_MAX_LARGE_SIZE)
+	if (kind == KMALLOC_VMALLOC && size > KMALLOC_MAX_LARGE_SIZE)
 		return vrealloc(obj, size);
+	if (kind == KMALLOC_LARGE && size > old) {
+		new = krealloc_large_in_place(page, obj, size);
+		if (new)
+			return new;
+	}
 	new = size <= KMALLOC_MAX_CACHE_SIZE ? kmalloc(size < 16 ? 16 : size)
 	                                     : kmalloc_large(size, PAGE_SIZE);
 	if (!new)

@@ -434,9 +434,11 @@ static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
 
 	if (to < 0)
 		return NULL;
-	if (os_move(addr, va->chunks << VMAP_CHUNK_SHIFT, chunk_addr((unsigned long)to)) != 0 ||
-	    os_commit(chunk_addr((unsigned long)to + va->chunks),
-	              (chunks - va->chunks) << VMAP_CHUNK_SHIFT) != 0) {
+	/* Commit the new tail first: once the pages have moved, nothing may fail. */
+	if (os_commit(chunk_addr((unsigned long)to + va->chunks),
+	              (chunks - va->chunks) << VMAP_CHUNK_SHIFT) != 0 ||
+	    os_move(addr, va->chunks << VMAP_CHUNK_SHIFT, chunk_addr((unsigned long)to)) != 0) {
+		os_decommit(chunk_addr((unsigned long)to), chunks << VMAP_CHUNK_SHIFT);
 		unclaim_chunks((unsigned long)to, chunks);
 		return NULL;
 	}

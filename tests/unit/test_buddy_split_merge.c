@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "buddy/page.h"
+
 /* One block of @order taken from a zone of max-order blocks leaves one free block at
  * each order from @order up to MAX_PAGE_ORDER - 1: the halves expand() put back. */
 static void test_split_shape(unsigned int order)
@@ -67,6 +69,34 @@ static void test_merge_back(unsigned int order, uint64_t *seed)
 	free(blocks);
 }
 
+/*
+ * Growing a block in place takes the free buddies above it; a taken buddy stops it and
+ * changes nothing.
+ */
+static void test_grow_in_place(void)
+{
+	void *p, *q;
+
+	drain_all_pages();
+	p = kmm_alloc_pages(2);
+	drain_all_pages();
+	memset(p, 0x7e, KMM_PAGE_SIZE << 2);
+	CHECK(grow_pages_in_place(virt_to_page(p), 2, 6), "order 2 -> 6 with free buddies failed");
+	CHECK(((unsigned char *)p)[0] == 0x7e, "growing in place must keep the data");
+	memset(p, 0x11, KMM_PAGE_SIZE << 6);
+	check_zones_consistent();
+	/* The next order-6 block is p's buddy at order 6: growing to 7 must fail now. */
+	q = kmm_alloc_pages_node(0, 6);
+	drain_all_pages();
+	if ((char *)q == (char *)p + (KMM_PAGE_SIZE << 6))
+		CHECK(!grow_pages_in_place(virt_to_page(p), 6, 7),
+		      "order 6 -> 7 must fail while the buddy is allocated");
+	check_zones_consistent();
+	kmm_free_pages(q, 6);
+	kmm_free_pages(p, 6); /* freed with its new order */
+	check_fully_merged();
+}
+
 int main(void)
 {
 	uint64_t seed = tests_seed();
@@ -77,6 +107,7 @@ int main(void)
 		test_split_shape(order);
 	for (unsigned int order = 0; order <= MAX_PAGE_ORDER; order++)
 		test_merge_back(order, &seed);
+	test_grow_in_place();
 	printf("buddy split/merge: all orders passed\n");
 	return 0;
 }
