@@ -12,6 +12,7 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "base/printk.h"
+#include "buddy/internal.h"
 #include "buddy/mm_init.h"
 #include "buddy/page_alloc.h"
 #include "slab/kmalloc.h"
@@ -23,12 +24,14 @@ static kmm_lock_t init_lock = KMM_LOCK_INIT;
 static __thread bool initializing __attribute__((tls_model("initial-exec")));
 
 /*
- * fork: every lock, outermost layer first (slab list locks may be held while the page
- * allocator is called, never the other way round). The child resets the page
- * allocator before the slab layer takes back the slabs of threads it does not have.
+ * fork: every lock, outermost first: page reporting's runner (it calls vmalloc's
+ * shrinker, which takes vmap_area_lock), then the slab list locks (held while the page
+ * allocator is called, never the other way round), vmalloc, the page allocator. The child resets
+ * the page allocator before the slab layer takes back the slabs of threads it does not have.
  */
 static void kmm_fork_prepare(void)
 {
+	page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
 	slab_fork_prepare();
 	vmalloc_fork_prepare();
 	page_alloc_fork_prepare();
@@ -39,10 +42,12 @@ static void kmm_fork_parent(void)
 	page_alloc_fork_parent();
 	vmalloc_fork_parent();
 	slab_fork_parent();
+	page_reporting_fork_parent();
 }
 
 static void kmm_fork_child(void)
 {
+	page_reporting_fork_child();
 	page_alloc_fork_child();
 	vmalloc_fork_child();
 	slab_fork_child();

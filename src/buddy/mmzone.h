@@ -7,7 +7,8 @@
  *
  * Lock order, outermost first (a thread never takes an earlier lock while holding a
  * later one):
- *   reporting_runner  →  zone->report_lock  →  pcp->lock  →  zone->lock
+ *   reporting_runner  →  (slab list locks, vmap_area_lock)  →  zone->report_lock
+ *   →  pcp->lock  →  zone->lock
  * fork's prepare handler and the verify walker take all of them in this order. The
  * allocation paths themselves never nest pcp->lock and zone->lock (page_alloc.c says
  * why); page reporting holds report_lock around zone->lock.

@@ -518,7 +518,6 @@ void page_alloc_fork_prepare(void)
 {
 	struct zone *zone;
 
-	page_reporting_fork_prepare();
 	for_each_zone(zone, nid)
 		kmm_lock(&zone->report_lock);
 	for_each_zone(zone, nid)
@@ -539,7 +538,6 @@ void page_alloc_fork_parent(void)
 			kmm_unlock(&zone->per_cpu_pageset[cpu].lock);
 	for_each_zone(zone, nid)
 		kmm_unlock(&zone->report_lock);
-	page_reporting_fork_parent();
 }
 
 void page_alloc_fork_child(void)
@@ -552,5 +550,4 @@ void page_alloc_fork_child(void)
 			kmm_lock_reinit(&zone->per_cpu_pageset[cpu].lock);
 		kmm_lock_reinit(&zone->report_lock);
 	}
-	page_reporting_fork_child();
 }

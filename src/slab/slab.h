@@ -140,6 +140,9 @@ static __always_inline bool slab_object_valid(const struct kmem_cache *s, struct
 	return index * s->size == offset && index < s->objects;
 }
 
+/* Give a reserved slot back after kmem_cache_setup failed (nothing was built in it). */
+void kmem_cache_unreserve(struct kmem_cache *s);
+
 /*
  * Set up a cache in the slot the caller reserved. Returns 0, or -1 with errno EINVAL
  * when no slab of up to SLAB_MAX_ORDER holds one object of @size.

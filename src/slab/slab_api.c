@@ -32,7 +32,7 @@ KMM_EXPORT struct kmm_cache *kmm_cache_create(const char *name, size_t size, siz
 		return NULL;
 	}
 	if (kmem_cache_setup(s, name ? name : "unnamed", size, align, flags, ctor) != 0) {
-		kmem_cache_release(s);
+		kmem_cache_unreserve(s);
 		return NULL;
 	}
 	return (struct kmm_cache *)s;

@@ -38,6 +38,7 @@ struct slab_thread {
 	struct list_head list;
 	struct kmem_cache_cpu *cpus;
 	bool registered;
+	bool exiting; /* its exit flush has run: it must cache nothing from now on */
 };
 
 static __thread struct slab_thread this_slab_thread __attribute__((tls_model("initial-exec")));
@@ -203,6 +204,8 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 	return NULL;
 }
 
+static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
+
 static void slab_thread_register(void)
 {
 	struct slab_thread *t = &this_slab_thread;
@@ -224,13 +227,19 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 
 	if (unlikely(!kmm_ensure_init()))
 		return NULL;
-	if (unlikely(!this_slab_thread.registered))
+	/* Before initialization every cache's id read 0: find the right slot now. */
+	c = &kmem_cache_cpus[s->id];
+	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
 	if (c->slab) {
-		freelist = get_freelist(c->slab);
-		if (freelist)
-			goto load;
+		/* Detached first: a fork in between must not find a slab that is on a list. */
+		slab = c->slab;
 		c->slab = NULL;
+		freelist = get_freelist(slab);
+		if (freelist) {
+			c->slab = slab;
+			goto load;
+		}
 	}
 	nid = numa_node_id();
 	slab = get_partial(s, nid, &freelist);
@@ -241,6 +250,9 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	c->slab = slab;
 load:
 	c->freelist = get_freepointer(s, freelist);
+	/* A thread past its exit flush keeps no slab: the next flush would not come. */
+	if (unlikely(this_slab_thread.exiting))
+		flush_cpu(s, c);
 	return freelist;
 }
 
@@ -361,13 +373,15 @@ static void slab_thread_exit(void *arg)
 {
 	struct slab_thread *t = arg;
 
+	/* Flush under the lock, so kmm_cache_destroy never misses this thread's slabs. */
 	kmm_lock(&slab_threads_lock);
-	list_del(&t->list);
-	kmm_unlock(&slab_threads_lock);
-	t->registered = false;
+	t->exiting = true;
 	for (int i = 0; i < KMM_MAX_CACHES; i++)
 		if (kmem_caches[i].in_use)
 			flush_cpu(&kmem_caches[i], &t->cpus[i]);
+	list_del(&t->list);
+	t->registered = false;
+	kmm_unlock(&slab_threads_lock);
 }
 
 int slab_init(void)
@@ -476,12 +490,12 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 {
 	size_t stride;
 
-	if (align < sizeof(void *))
-		align = sizeof(void *);
 	if (size == 0 || (align & (align - 1)) || align > PAGE_SIZE) {
 		errno = EINVAL;
 		return -1;
 	}
+	if (align < sizeof(void *))
+		align = sizeof(void *);
 	/* With a constructor the free pointer must not overwrite constructed state. */
 	stride = ALIGN_UP(size, sizeof(void *)) + (ctor ? sizeof(void *) : 0);
 	stride = ALIGN_UP(stride, align);
@@ -542,6 +556,13 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 		kmm_unlock(&n->list_lock);
 	}
 	return live;
+}
+
+void kmem_cache_unreserve(struct kmem_cache *s)
+{
+	kmm_lock(&slab_caches_lock);
+	s->in_use = false;
+	kmm_unlock(&slab_caches_lock);
 }
 
 void kmem_cache_release(struct kmem_cache *s)
