@@ -59,9 +59,14 @@ void os_decommit(void *addr, size_t size)
 	/*
 	 * Drop the pages, then the access; the mapping itself stays, with its flags
 	 * (MADV_HUGEPAGE), so the range merges with its neighbours and faults in huge pages
-	 * when committed again. A MAP_FIXED remap would lose both.
+	 * when committed again. Locked memory (mlockall) refuses MADV_DONTNEED: then
+	 * replace the range, which loses the flags but must still read as zeros.
 	 */
-	madvise(addr, size, MADV_DONTNEED);
+	if (madvise(addr, size, MADV_DONTNEED) != 0) {
+		mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+		     -1, 0);
+		return;
+	}
 	mprotect(addr, size, PROT_NONE);
 }
 

@@ -213,6 +213,7 @@ KMM_EXPORT int malloc_trim(size_t pad)
 	struct zone *zone;
 
 	(void)pad;
+	kmem_cache_shrink_all();
 	vmalloc_purge_all();
 	drain_all_pages();
 	for_each_zone(zone, nid)

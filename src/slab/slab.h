@@ -140,6 +140,12 @@ static __always_inline bool slab_object_valid(const struct kmem_cache *s, struct
 	return index * s->size == offset && index < s->objects;
 }
 
+/*
+ * The kernel's kmem_cache_shrink, for every cache: the caller's active slabs go back,
+ * and empty slabs kept on partial lists go to the buddy allocator (malloc_trim).
+ */
+void kmem_cache_shrink_all(void);
+
 /* Give a reserved slot back after kmem_cache_setup failed (nothing was built in it). */
 void kmem_cache_unreserve(struct kmem_cache *s);
 

@@ -274,6 +274,8 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		set_freepointer(s, obj, prior);
 		new.counters = counters;
 		was_frozen = new.frozen;
+		if (unlikely(new.inuse == 0)) /* more frees than objects handed out */
+			slab_double_free(s, "free", obj);
 		new.inuse--;
 		/* Emptied, or was full: the slab's place on the lists may change. */
 		if ((!new.inuse || !prior) && !was_frozen && !n) {
@@ -321,7 +323,9 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 
 	for (void *p = freelist; p; p = get_freepointer(s, p)) {
 		tail = p;
-		nr++;
+		/* A freelist longer than the slab loops: an object was freed twice. */
+		if (unlikely(++nr > s->objects))
+			slab_double_free(s, "free", p);
 	}
 	node_lock(n);
 	do {
@@ -556,6 +560,33 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 		kmm_unlock(&n->list_lock);
 	}
 	return live;
+}
+
+void kmem_cache_shrink_all(void)
+{
+	for (int i = 0; i < KMM_MAX_CACHES; i++) {
+		struct kmem_cache *s = &kmem_caches[i];
+
+		if (!s->in_use)
+			continue;
+		flush_cpu_slab(s);
+		for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+			struct kmem_cache_node *n = &s->node[nid];
+			struct page *slab, *tmp;
+
+			if (!node_zones[nid] || !READ_ONCE(n->nr_partial))
+				continue;
+			node_lock(n);
+			list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
+				if (slab->inuse)
+					continue;
+				list_del(&slab->slab_list);
+				n->nr_partial--;
+				discard_slab(s, slab);
+			}
+			node_unlock(n);
+		}
+	}
 }
 
 void kmem_cache_unreserve(struct kmem_cache *s)

@@ -174,6 +174,8 @@ static int take_frames(struct vmap_area *va, unsigned long pages)
 		}
 		if (!page)
 			return -1;
+		/* Only accounting: its own pages must not stay resident beside the area's. */
+		os_release(page_address(page), PAGE_SIZE << order);
 		list_add(&page->buddy_list, &va->frames);
 		va->nr_pages += 1UL << order;
 	}
@@ -480,9 +482,14 @@ void *vrealloc(void *addr, size_t size)
 	if (chunks > va->chunks && !vgrow_in_place(va, addr_chunk(addr), chunks)) {
 		result = vgrow_move(va, addr, chunks);
 		if (!result) {
+			/* No mremap (an old kernel, say): a new area and a copy, as any realloc. */
 			release_frames(va, va->size >> PAGE_SHIFT);
-			errno = ENOMEM;
-			return NULL;
+			result = vmalloc_aligned(size, VMAP_CHUNK_SIZE);
+			if (!result)
+				return NULL;
+			memcpy(result, addr, va->size);
+			vfree_caller(addr, "realloc");
+			return result;
 		}
 		va = find_vmap_area(result);
 	}
