@@ -10,6 +10,8 @@
  * libstdc++ implements them by calling the throwing operator new below, so their
  * memory comes from kmm all the same.
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdlib.h>
 
 #include "../base/compiler.h"
@@ -22,6 +24,41 @@ typedef void (*new_handler_t)(void);
 extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
 extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
+/*
+ * libstdc++ may arrive after libkmm (a C program that dlopens a C++ plugin, privately):
+ * the weak references are then NULL, so the failure path asks the libstdc++ already
+ * loaded for the symbol, wherever it was loaded.
+ */
+static void *libstdcxx_symbol(const char *name)
+{
+	void *handle = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_NOLOAD);
+	void *sym = handle ? dlsym(handle, name) : NULL;
+
+	if (handle)
+		dlclose(handle);
+	return sym;
+}
+
+static new_handler_t current_new_handler(void)
+{
+	new_handler_t (*get)(void) = _ZSt15get_new_handlerv;
+
+	if (!get)
+		get = (new_handler_t(*)(void))libstdcxx_symbol("_ZSt15get_new_handlerv");
+	return get ? get() : NULL;
+}
+
+static __noreturn void throw_bad_alloc(void)
+{
+	void (*throw_it)(void) = _ZSt17__throw_bad_allocv;
+
+	if (!throw_it)
+		throw_it = (void (*)(void))libstdcxx_symbol("_ZSt17__throw_bad_allocv");
+	if (throw_it)
+		throw_it();
+	abort();
+}
+
 /* operator new's contract: retry through the new_handler, else throw bad_alloc. */
 static void *cxx_new(size_t size, size_t align)
 {
@@ -31,14 +68,10 @@ static void *cxx_new(size_t size, size_t align)
 
 		if (likely(ptr))
 			return ptr;
-		handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
-		if (handler) {
-			handler();
-			continue;
-		}
-		if (_ZSt17__throw_bad_allocv)
-			_ZSt17__throw_bad_allocv();
-		abort();
+		handler = current_new_handler();
+		if (!handler)
+			throw_bad_alloc();
+		handler();
 	}
 }
 
