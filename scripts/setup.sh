@@ -29,5 +29,8 @@ print(f"  {len(d)} dict entries, {len(s)} bytes of JSON, 4 threads: "
       f"{time.perf_counter() - t:.2f} s, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
 '
 LD_PRELOAD="$PWD/build/libkmm.so" KMM_VERBOSE=1 PYTHONMALLOC=malloc python3 -c "$workload"
+echo "  kmm with KMM_THP=off (4 KiB pages; faster where the first touch of a huge page is slow,"
+echo "  as on virtual machines whose host backs guest memory lazily: see KMM_THP in the README):"
+LD_PRELOAD="$PWD/build/libkmm.so" KMM_THP=off PYTHONMALLOC=malloc python3 -c "$workload"
 echo "  glibc:"
 PYTHONMALLOC=malloc python3 -c "$workload"
