@@ -34,24 +34,24 @@ static void *trim_to_alignment(char *raw, size_t size, size_t align)
 	return (void *)start;
 }
 
-void *os_reserve(size_t size, size_t align)
+static void *reserve_aligned(size_t size, size_t align, int prot)
 {
-	char *raw = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-	                 -1, 0);
+	char *raw =
+	        mmap(NULL, size + align, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (raw == MAP_FAILED)
 		return NULL;
 	return trim_to_alignment(raw, size, align);
 }
 
+void *os_reserve(size_t size, size_t align)
+{
+	return reserve_aligned(size, align, PROT_NONE);
+}
+
 void *os_reserve_readonly(size_t size, size_t align)
 {
-	char *raw = mmap(NULL, size + align, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-	                 -1, 0);
-
-	if (raw == MAP_FAILED)
-		return NULL;
-	return trim_to_alignment(raw, size, align);
+	return reserve_aligned(size, align, PROT_READ);
 }
 
 void os_decommit(void *addr, size_t size)
