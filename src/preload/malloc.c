@@ -38,15 +38,33 @@ static __noinline void *malloc_slow(size_t size)
 	return kmalloc(size);
 }
 
+static __noinline void *malloc_refill(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	void *obj = __slab_alloc(s, c);
+
+	if (unlikely(!obj))
+		errno = ENOMEM;
+	return obj;
+}
+
+/*
+ * The kmalloc caches sit at the start of kmem_caches, so a size class's index is also
+ * its cache's id: the thread's freelist is found without reading the cache first.
+ */
 KMM_EXPORT void *malloc(size_t size)
 {
+	unsigned int index;
+	struct kmem_cache_cpu *c;
 	void *obj;
 
 	if (unlikely(size > KMALLOC_SMALL_MAX))
 		return malloc_slow(size);
-	obj = slab_alloc(&kmem_caches[kmalloc_size_index_small[(size + 15) >> 4]]);
+	index = kmalloc_size_index_small[(size + 15) >> 4];
+	c = &kmem_cache_cpus[index];
+	obj = c->freelist;
 	if (unlikely(!obj))
-		errno = ENOMEM;
+		return malloc_refill(&kmem_caches[index], c);
+	c->freelist = get_freepointer(&kmem_caches[index], obj);
 	return obj;
 }
 
