@@ -154,10 +154,12 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
 /* ---- allocation slow path -------------------------------------------------------------- */
 
 /*
- * Take the shared freelist of the thread's active slab (the objects other threads
- * freed into it). If it is empty, the slab is full: unfreeze it, it goes on no list.
+ * Take a slab's whole shared freelist for the calling thread: every object is then in
+ * use or on the thread's private list. The slab ends up frozen (the thread's), except
+ * when @unfreeze_if_empty and there was nothing to take: a full slab then goes on no
+ * list.
  */
-static void *get_freelist(struct page *slab)
+static void *take_freelist(struct page *slab, bool unfreeze_if_empty)
 {
 	void *freelist;
 	unsigned long counters;
@@ -168,40 +170,30 @@ static void *get_freelist(struct page *slab)
 		counters = slab->counters;
 		new.counters = counters;
 		new.inuse = new.objects;
-		new.frozen = freelist != NULL;
+		new.frozen = freelist != NULL || !unfreeze_if_empty;
 	} while (!cmpxchg_freelist(slab, freelist, counters, NULL, new.counters));
 	return freelist;
 }
 
-/* Freeze a slab off the node's partial list and take its objects. */
+/* Freeze the first slab off the node's partial list and take its objects. */
 static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 {
 	struct kmem_cache_node *n = &s->node[nid];
-	struct page *slab, *tmp;
+	struct page *slab;
 
 	if (!READ_ONCE(n->nr_partial))
 		return NULL;
 	node_lock(n);
-	list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
-		void *fl;
-		unsigned long counters;
-		slab_counters_t new;
-
-		do {
-			fl = slab->freelist;
-			counters = slab->counters;
-			new.counters = counters;
-			new.inuse = new.objects;
-			new.frozen = 1;
-		} while (!cmpxchg_freelist(slab, fl, counters, NULL, new.counters));
-		list_del(&slab->slab_list);
-		n->nr_partial--;
+	if (list_empty(&n->partial)) {
 		node_unlock(n);
-		*freelist = fl;
-		return slab;
+		return NULL;
 	}
+	slab = list_first_entry(&n->partial, struct page, slab_list);
+	*freelist = take_freelist(slab, false);
+	list_del(&slab->slab_list);
+	n->nr_partial--;
 	node_unlock(n);
-	return NULL;
+	return slab;
 }
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
@@ -235,7 +227,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
 		c->slab = NULL;
-		freelist = get_freelist(slab);
+		freelist = take_freelist(slab, true);
 		if (freelist) {
 			c->slab = slab;
 			goto load;
