@@ -37,6 +37,33 @@
 	      (needle), (haystack))
 
 /*
+ * Read a child's output from @fd into @out until it closes (or @out is full), then reap
+ * the child. Returns its wait status.
+ */
+static inline int collect_child(int fd, pid_t pid, char *out, size_t outlen)
+{
+	size_t used = 0;
+	int status;
+
+	for (;;) {
+		ssize_t n = read(fd, out + used, outlen - 1 - used);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		if (used == outlen - 1)
+			break;
+	}
+	out[used] = '\0';
+	close(fd);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+/*
  * Run /proc/self/exe with @args (NULL-terminated, not counting argv[0]) and the extra
  * environment entries @env (NULL-terminated "NAME=value"), capturing stdout and stderr
  * into @out. Returns the wait status.
@@ -45,8 +72,6 @@ static inline int run_self(char *const args[], char *const env[], char *out, siz
 {
 	int pipefd[2];
 	pid_t pid;
-	size_t used = 0;
-	int status;
 
 	if (pipe(pipefd) != 0)
 		abort();
@@ -67,21 +92,7 @@ static inline int run_self(char *const args[], char *const env[], char *out, siz
 		_exit(127);
 	}
 	close(pipefd[1]);
-	for (;;) {
-		ssize_t n = read(pipefd[0], out + used, outlen - 1 - used);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		if (used == outlen - 1)
-			break;
-	}
-	out[used] = '\0';
-	close(pipefd[0]);
-	waitpid(pid, &status, 0);
-	return status;
+	return collect_child(pipefd[0], pid, out, outlen);
 }
 
 /* A field of /proc/self/status in kB, e.g. "RssAnon:". */

@@ -148,8 +148,6 @@ static inline int mentions_pointer(const char *text, const void *p)
 static inline int run_in_child(void (*fn)(void *), void *arg, char *out, size_t outlen)
 {
 	int pipefd[2];
-	size_t used = 0;
-	int status;
 	pid_t pid;
 
 	fflush(stdout);
@@ -175,22 +173,7 @@ static inline int run_in_child(void (*fn)(void *), void *arg, char *out, size_t 
 		_exit(0);
 	}
 	close(pipefd[1]);
-	for (;;) {
-		ssize_t n = read(pipefd[0], out + used, outlen - 1 - used);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		if (used == outlen - 1)
-			break;
-	}
-	out[used] = '\0';
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		CHECK(errno == EINTR, "waitpid: %s", strerror(errno));
-	return status;
+	return collect_child(pipefd[0], pid, out, outlen);
 }
 
 #endif /* KMM_TESTS_PRELOAD_TEST_H */

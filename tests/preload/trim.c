@@ -10,16 +10,7 @@
 
 static long rss_anon_kb(void)
 {
-	char line[256];
-	long kb = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "RssAnon:", 8) == 0)
-			kb = strtol(line + 8, NULL, 10);
-	if (f)
-		fclose(f);
-	return kb;
+	return proc_status_kb("RssAnon:");
 }
 
 int main(void)
