@@ -47,8 +47,8 @@ int kmalloc_init(void)
 
 		kmalloc_name(name, sizeof(name), kmalloc_sizes[i]);
 		s->in_use = true;
-		if (kmem_cache_setup(s, name, kmalloc_sizes[i], kmalloc_sizes[i] < 16 ? 8 : 16, 0,
-		                     NULL) != 0)
+		if (kmem_cache_setup(s, name, kmalloc_sizes[i], kmalloc_sizes[i] < 16 ? 8 : 16,
+		                     SLAB_KMALLOC, NULL) != 0)
 			return -1;
 	}
 	return 0;
@@ -117,17 +117,17 @@ void *kmalloc_aligned(size_t size, size_t align)
 enum kmalloc_kind kmalloc_classify(const void *obj, const char *caller, struct page **pagep)
 {
 	if (likely(virt_addr_valid(obj))) {
-		struct page *page = virt_to_page(obj);
+		struct page *slab = virt_to_slab(obj);
+		struct page *page;
 
-		if (likely(PageSlab(page))) {
-			struct page *slab = slab_head(page);
-
+		if (likely(slab)) {
 			if (unlikely(!slab_object_valid(slab->slab_cache, slab, obj)))
 				kmm_bug("%s(): invalid pointer %p (inside an object of %s)", caller,
 				        obj, slab->slab_cache->name);
 			*pagep = slab;
 			return KMALLOC_SLAB;
 		}
+		page = virt_to_page(obj);
 		if (PageLargeKmalloc(page) && page_address(page) == obj) {
 			*pagep = page;
 			return KMALLOC_LARGE;

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 
 #include "../base/compiler.h"
 #include "../base/list.h"
@@ -31,7 +32,20 @@
 #define KMM_MAX_CACHES   96 /* kmalloc caches and dedicated ones together */
 #define SLAB_NAME_LEN    32
 #define SLAB_MAX_ORDER   PAGE_ALLOC_COSTLY_ORDER
-#define SLAB_MIN_PARTIAL 5 /* empty slabs a node keeps, as SLUB's min_partial */
+#define SLAB_MIN_PARTIAL 5 /* partial slabs a node keeps before empties go back */
+/* ...and at most this much of them, when slabs are large (kmalloc's). */
+#define SLAB_MIN_PARTIAL_BYTES (64 << 10)
+
+/*
+ * Every kmalloc slab is a naturally aligned order-3 block (32 KiB), where SLUB picks
+ * the order per cache. A free then finds the slab's head descriptor from the address
+ * alone, without reading the descriptor of the object's own page first: 2,048 head
+ * descriptors cover 64 MiB of objects and stay in cache, where reading tail
+ * descriptors would walk 16,384 of them. Frees in random order over a large heap are
+ * bound by those cache misses. Dedicated caches keep SLUB's per-cache order.
+ */
+#define KMALLOC_SLAB_ORDER 3
+#define SLAB_KMALLOC       (1UL << 0) /* internal flag: a kmalloc cache */
 
 /* A node's share of a cache: its partial slabs. */
 struct kmem_cache_node {
@@ -47,9 +61,10 @@ struct kmem_cache {
 	unsigned int offset;          /* of the free pointer in a free object */
 	unsigned int reciprocal_size; /* 2^32 / size, rounded up: index without a divide */
 	unsigned int align;
-	unsigned int order;   /* of each slab */
-	unsigned int objects; /* per slab */
-	unsigned int id;      /* index of this cache's per-thread state */
+	unsigned int order;       /* of each slab */
+	unsigned int objects;     /* per slab */
+	unsigned int id;          /* index of this cache's per-thread state */
+	unsigned int min_partial; /* partial slabs kept before an empty one goes back */
 	unsigned long flags;
 	uintptr_t random; /* key that encodes in-object free pointers */
 	void (*ctor)(void *);
@@ -88,9 +103,53 @@ static __always_inline void set_freepointer(const struct kmem_cache *s, void *ob
 	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
 }
 
+/* page->counters, field by field. */
+typedef union {
+	unsigned long counters;
+	struct {
+		unsigned int inuse : 16;
+		unsigned int objects : 15;
+		unsigned int frozen : 1;
+	};
+} slab_counters_t;
+
 void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj);
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj);
+void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
+                      void *prior, unsigned int inuse);
+
+/*
+ * While the process has a single thread, nothing can race a slab's freelist or a node's
+ * list, so the atomic instructions (each a full barrier that waits for every pending
+ * store, among them the write of the free pointer into a cold object) are skipped, as
+ * glibc's malloc does. glibc clears __libc_single_threaded when the first thread is
+ * created and never sets it again, and no thread can be created inside kmm's calls.
+ */
+static inline bool single_threaded(void)
+{
+	return __libc_single_threaded;
+}
+
+/*
+ * With one thread nothing races the slab: one pass of plain loads and stores, and as
+ * few instructions as possible, since a free in random order is a cache miss on the
+ * object and the CPU overlaps only as many of them as fit in its reorder window.
+ */
+static __always_inline void slab_free_single(struct kmem_cache *s, struct page *slab, void *obj)
+{
+	void *prior = slab->freelist;
+	slab_counters_t c = {.counters = slab->counters};
+
+	if (unlikely(prior == obj || c.inuse == 0)) /* more frees than objects handed out */
+		slab_double_free(s, "free", obj);
+	set_freepointer(s, obj, prior);
+	c.inuse--;
+	slab->freelist = obj;
+	slab->counters = c.counters;
+	if (unlikely(!c.inuse || !prior) && !c.frozen)
+		slab_free_relist(s, &s->node[page_to_nid(slab)], slab, prior, c.inuse);
+}
 
 static __always_inline void *slab_alloc(struct kmem_cache *s)
 {
@@ -125,6 +184,24 @@ static __always_inline struct page *slab_head(struct page *page)
 	unsigned long pfn = page_to_pfn(page);
 
 	return pfn_to_page(pfn & ~((1UL << page->order) - 1));
+}
+
+/*
+ * The slab holding @obj, an address inside the zones, or NULL when its page is not a
+ * slab's. An aligned descriptor marked as a slab of KMALLOC_SLAB_ORDER can only be the
+ * head of the block that covers @obj: buddy blocks are naturally aligned, so no tail
+ * of such a slab sits at that alignment, and a tail of a larger one records its order.
+ */
+static __always_inline struct page *virt_to_slab(const void *obj)
+{
+	unsigned long pfn = ((uintptr_t)obj - (uintptr_t)kmm_phys_base) >> PAGE_SHIFT;
+	struct page *head = pfn_to_page(pfn & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+	struct page *page;
+
+	if (likely(PageSlab(head) && head->order == KMALLOC_SLAB_ORDER))
+		return head;
+	page = pfn_to_page(pfn);
+	return PageSlab(page) ? slab_head(page) : NULL;
 }
 
 /*

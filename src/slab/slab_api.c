@@ -22,6 +22,10 @@ KMM_EXPORT struct kmm_cache *kmm_cache_create(const char *name, size_t size, siz
 {
 	struct kmem_cache *s;
 
+	if (flags != 0) { /* reserved */
+		errno = EINVAL;
+		return NULL;
+	}
 	if (!kmm_ensure_init()) {
 		errno = ENOMEM;
 		return NULL;

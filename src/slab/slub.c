@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/single_threaded.h>
 
 #include "../base/printk.h"
 #include "../buddy/page_alloc.h"
@@ -47,33 +46,12 @@ static kmm_lock_t slab_threads_lock = KMM_LOCK_INIT;
 static pthread_key_t slab_thread_key;
 
 typedef union {
-	unsigned long counters;
-	struct {
-		unsigned int inuse : 16;
-		unsigned int objects : 15;
-		unsigned int frozen : 1;
-	};
-} slab_counters_t;
-
-typedef union {
 	struct {
 		void *freelist;
 		unsigned long counters;
 	};
 	__int128 full;
 } freelist_aba_t;
-
-/*
- * While the process has a single thread, nothing can race a slab's freelist or a node's
- * list, so the atomic instructions (each a full barrier that waits for every pending
- * store, among them the write of the free pointer into a cold object) are skipped, as
- * glibc's malloc does. glibc clears __libc_single_threaded when the first thread is
- * created and never sets it again, and no thread can be created inside kmm's calls.
- */
-static inline bool single_threaded(void)
-{
-	return __libc_single_threaded;
-}
 
 /* SLUB's cmpxchg_double: freelist and counters change together or not at all. */
 static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned long old_c,
@@ -250,6 +228,34 @@ load:
 
 /* ---- free slow path -------------------------------------------------------------------- */
 
+/*
+ * The free emptied @slab or made room in a full one (@prior was NULL): its place on
+ * the node's lists changes. The caller holds n->list_lock. The page allocator may
+ * make system calls here, and free() must not change errno.
+ */
+void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
+                      void *prior, unsigned int inuse)
+{
+	int saved_errno = errno;
+
+	/* Keep min_partial other partial slabs before an empty one goes back. */
+	if (!inuse && n->nr_partial - (prior ? 1 : 0) >= s->min_partial) {
+		if (prior) {
+			list_del(&slab->slab_list);
+			n->nr_partial--;
+		}
+		node_unlock(n);
+		discard_slab(s, slab);
+	} else {
+		if (!prior) {
+			list_add_tail(&slab->slab_list, &n->partial);
+			n->nr_partial++;
+		}
+		node_unlock(n);
+	}
+	errno = saved_errno;
+}
+
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 {
 	struct kmem_cache_node *n = NULL;
@@ -258,6 +264,10 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 	bool was_frozen;
 	void *prior;
 
+	if (single_threaded()) {
+		slab_free_single(s, slab, obj);
+		return;
+	}
 	do {
 		prior = slab->freelist;
 		counters = slab->counters;
@@ -282,21 +292,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		node_unlock(n);
 		return;
 	}
-	/* Keep SLAB_MIN_PARTIAL other partial slabs before an empty one goes back. */
-	if (!new.inuse && n->nr_partial - (prior ? 1 : 0) >= SLAB_MIN_PARTIAL) {
-		if (prior) {
-			list_del(&slab->slab_list);
-			n->nr_partial--;
-		}
-		node_unlock(n);
-		discard_slab(s, slab);
-		return;
-	}
-	if (!prior) {
-		list_add_tail(&slab->slab_list, &n->partial);
-		n->nr_partial++;
-	}
-	node_unlock(n);
+	slab_free_relist(s, n, slab, prior, new.inuse);
 }
 
 /*
@@ -330,7 +326,7 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 		new.frozen = 0;
 	} while (!cmpxchg_freelist(slab, old, counters, freelist ? freelist : old, new.counters));
 
-	if (!new.inuse && n->nr_partial >= SLAB_MIN_PARTIAL) {
+	if (!new.inuse && n->nr_partial >= s->min_partial) {
 		node_unlock(n);
 		discard_slab(s, slab);
 		return;
@@ -504,8 +500,13 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	s->offset = ctor ? (unsigned int)ALIGN_UP(size, sizeof(void *)) : 0;
 	s->reciprocal_size = (unsigned int)(((1ULL << 32) + stride - 1) / stride);
 	s->align = (unsigned int)align;
-	s->order = slab_order(s->size);
+	s->order = (flags & SLAB_KMALLOC) ? KMALLOC_SLAB_ORDER : slab_order(s->size);
 	s->objects = (unsigned int)((PAGE_SIZE << s->order) / s->size);
+	s->min_partial = (unsigned int)(SLAB_MIN_PARTIAL_BYTES >> (PAGE_SHIFT + s->order));
+	if (s->min_partial > SLAB_MIN_PARTIAL)
+		s->min_partial = SLAB_MIN_PARTIAL;
+	if (s->min_partial < 2)
+		s->min_partial = 2;
 	s->id = (unsigned int)(s - kmem_caches);
 	s->flags = flags;
 	s->ctor = ctor;
