@@ -455,6 +455,17 @@ void __free_pages(struct page *page, unsigned int order)
 	free_one_page(zone, page, order);
 }
 
+void __free_pages_released(struct page *page, unsigned int order)
+{
+	struct zone *zone = page_zone(page);
+
+	page->_refcount = 0;
+	ClearPageHead(page);
+	kmm_lock(&zone->lock);
+	__free_one_page(page, page_to_pfn(page), zone, order, os_now_ms(), true);
+	kmm_unlock(&zone->lock);
+}
+
 bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new_order)
 {
 	struct zone *zone = page_zone(page);

@@ -20,6 +20,14 @@ struct page *__alloc_pages(unsigned int order, int preferred_nid);
 void __free_pages(struct page *page, unsigned int order);
 
 /*
+ * Free a block whose memory has already gone back to the OS (MADV_DONTNEED) and was
+ * not touched since: it goes to the tail of its free list marked reported, as page
+ * reporting leaves blocks, so that allocations take resident blocks first and the
+ * reporting does not release it twice.
+ */
+void __free_pages_released(struct page *page, unsigned int order);
+
+/*
  * Grow an allocated block of @order to @new_order where it stands, taking the free
  * blocks above it (its upper buddy at each order in between). No copy: the data stays
  * where it is. False, and nothing changed, when the block is not the lower half at

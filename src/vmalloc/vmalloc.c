@@ -151,7 +151,8 @@ static void release_frames(struct vmap_area *va, unsigned long keep)
 			continue;
 		list_del(&page->buddy_list);
 		va->nr_pages -= 1UL << page->order;
-		__free_pages(page, page->order);
+		/* take_frames released its memory, and nothing touched it since. */
+		__free_pages_released(page, page->order);
 	}
 }
 
