@@ -188,6 +188,66 @@ static void test_kmalloc_classes(void)
 	}
 }
 
+/*
+ * free() finds a kmalloc slab by the descriptor at its 32 KiB-aligned head. Every
+ * object of caches of each slab order, and every page of an order-3 large block,
+ * must resolve exactly as the walk from the object's own descriptor does.
+ */
+static void check_slab_lookup(void *obj, struct kmem_cache *s)
+{
+	struct page *page = virt_to_page(obj);
+	struct page *slab = virt_to_slab(obj);
+
+	CHECK(PageSlab(page), "%p (cache %s): its page is not a slab's", obj, s->name);
+	CHECK(slab == slab_head(page), "%p (cache %s): slab %p, expected %p", obj, s->name,
+	      (void *)slab, (void *)slab_head(page));
+	CHECK(slab->slab_cache == s, "%p: cache %s, expected %s", obj, slab->slab_cache->name,
+	      s->name);
+}
+
+static void test_slab_lookup(void)
+{
+	static const size_t sizes[] = {100, 2000, 3000, 6000};
+	enum { N = 200 };
+	struct kmm_cache *caches[4];
+	void *objs[4][N];
+	void *small[N], *large[8];
+
+	for (int c = 0; c < 4; c++) {
+		caches[c] = kmm_cache_create("test-lookup", sizes[c], 0, 0, NULL);
+		CHECK(caches[c] != NULL, "kmm_cache_create(%zu): %s", sizes[c], strerror(errno));
+		CHECK_EQ(c, as_cache(caches[c])->order);
+	}
+	CHECK_EQ(KMALLOC_SLAB_ORDER, kmalloc_slab(64)->order);
+	/* Interleaved, so slabs of every order end up at every alignment. */
+	for (int i = 0; i < N; i++) {
+		for (int c = 0; c < 4; c++)
+			objs[c][i] = kmm_cache_alloc(caches[c]);
+		small[i] = kmalloc(64);
+		if (i < 8)
+			large[i] = kmalloc(32 << 10);
+	}
+	for (int i = 0; i < N; i++) {
+		for (int c = 0; c < 4; c++)
+			check_slab_lookup(objs[c][i], as_cache(caches[c]));
+		check_slab_lookup(small[i], kmalloc_slab(64));
+	}
+	for (int i = 0; i < 8; i++)
+		for (size_t off = 0; off < (32 << 10); off += PAGE_SIZE)
+			CHECK(virt_to_slab((char *)large[i] + off) == NULL,
+			      "page %zu of large block %p taken for a slab", off / PAGE_SIZE,
+			      large[i]);
+	for (int i = N - 1; i >= 0; i--) {
+		for (int c = 0; c < 4; c++)
+			kmm_cache_free(caches[c], objs[c][i]);
+		kmm_kfree(small[i]);
+		if (i < 8)
+			kmm_kfree(large[i]);
+	}
+	for (int c = 0; c < 4; c++)
+		kmm_cache_destroy(caches[c]);
+}
+
 static void test_large_and_vmalloc(void)
 {
 	struct page *page;
@@ -295,6 +355,7 @@ int main(int argc, char **argv)
 	test_partial_lists();
 	test_thread_exit();
 	test_kmalloc_classes();
+	test_slab_lookup();
 	test_large_and_vmalloc();
 	test_lazy_vfree();
 	expect_abort("destroy",
