@@ -219,6 +219,10 @@ static void test_slab_lookup(void)
 		CHECK_EQ(c, as_cache(caches[c])->order);
 	}
 	CHECK_EQ(KMALLOC_SLAB_ORDER, kmalloc_slab(64)->order);
+	errno = 0;
+	CHECK(kmm_cache_create("test-flags", 64, 0, 1, NULL) == NULL && errno == EINVAL,
+	      "kmm_cache_create with reserved flags set: expected NULL and EINVAL, got errno %d",
+	      errno);
 	/* Interleaved, so slabs of every order end up at every alignment. */
 	for (int i = 0; i < N; i++) {
 		for (int c = 0; c < 4; c++)
