@@ -203,14 +203,24 @@ void os_yield(void)
 	sched_yield();
 }
 
+/*
+ * The futex calls keep errno: a lock taken inside free() must not change it, and a wait
+ * fails with EAGAIN whenever the lock word moved first.
+ */
 void os_futex_wait(int *word, int expected)
 {
+	int saved_errno = errno;
+
 	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+	errno = saved_errno;
 }
 
 void os_futex_wake_one(int *word)
 {
+	int saved_errno = errno;
+
 	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved_errno;
 }
 
 /* Parses "0-3,8,10-11" and returns the highest id + 1, or 0 when nothing parses. */

@@ -22,6 +22,7 @@
 #define MiB            ((size_t)1 << 20)
 
 #define NR_THREADS     8
+#define ERRNO_MARK     4242 /* no call sets it */
 #define SLOTS          256
 #define EXCHANGE_SLOTS 64
 #define NR_FORKS       4
@@ -176,6 +177,7 @@ static void release(struct worker *w, struct block *b)
 	uint64_t how = rnd(&w->rng) % 4;
 
 	check_range(b, 0, b->len, "before free");
+	errno = ERRNO_MARK;
 	if (b->owner != w->id)
 		w->cross_frees++;
 	if (how == 0 && b->kind == PLAIN && free_sized_fn)
@@ -184,6 +186,9 @@ static void release(struct worker *w, struct block *b)
 		free_aligned_sized_fn(b->p, b->align, b->size);
 	else
 		free(b->p);
+	/* No free changes errno, even one that waits for a lock other threads hold. */
+	CHECK(errno == ERRNO_MARK, "free(%p) changed errno: expected %d, got %d", b->p, ERRNO_MARK,
+	      errno);
 	b->p = NULL;
 	w->frees++;
 }
