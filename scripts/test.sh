@@ -9,10 +9,11 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		build-essential cmake git ca-certificates python3 perl binutils \
-		clang-format sqlite3 redis-server redis-tools >/dev/null
+		clang-format sqlite3 redis-server redis-tools libbenchmark-dev >/dev/null
 fi
 
-cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMM_BUILD_BENCH=OFF
+# The benchmarks are built for the suite's smoke test (bench_smoke), which runs them once.
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMM_BUILD_BENCH=ON
 cmake --build build-test -j"$(nproc)"
 cd build-test
 ctest --output-on-failure -j"$(nproc)" --timeout 600
