@@ -166,10 +166,14 @@ struct record {
 	std::string name;
 	std::vector<double> values;
 	std::optional<std::map<std::string, int>> tags;
-	bool operator<(const record &o) const { return std::tie(name, values) < std::tie(o.name, o.values); }
+	bool operator<(const record &o) const
+	{
+		return std::tie(name, values) < std::tie(o.name, o.values);
+	}
 };
 
-using table = std::unordered_map<std::string, std::vector<std::variant<int, double, std::string, record>>>;
+using value = std::variant<int, double, std::string, record>;
+using table = std::unordered_map<std::string, std::vector<value>>;
 
 template <typename T> auto summarize(const std::vector<T> &v)
 {

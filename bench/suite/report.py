@@ -34,6 +34,17 @@ def format_seconds(seconds):
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def spread(run):
+    """The median, over workloads and allocators, of (slowest - fastest) / median time
+    across the repetitions; None with one repetition."""
+    runs = {}
+    for m in run["measurements"]:
+        if m["kind"] != "callgrind" and not m["error"]:
+            runs.setdefault((m["workload"], m["allocator"]), []).append(m["seconds"])
+    spreads = [(max(t) - min(t)) / statistics.median(t) for t in runs.values() if len(t) > 1]
+    return statistics.median(spreads) if spreads else None
+
+
 def others(run):
     return [a for a in run["allocators"] if a != "kmm"]
 
@@ -253,8 +264,8 @@ Written by `./scripts/bench.sh`.
 
 
 def write_docs(run, markdown_path, chart_path):
-    existing = read(markdown_path)
-    preface = existing.split(MARKER)[0].rstrip() + "\n" if MARKER in existing else DEFAULT_PREFACE
+    existing = read(markdown_path).split(MARKER)[0].rstrip()
+    preface = existing + "\n" if existing else DEFAULT_PREFACE
     chart_written = write_chart(run, chart_path)
     Path(markdown_path).write_text(preface + "\n" + MARKER + "\n\n"
                                    + generated_markdown(run, chart_written))
@@ -283,10 +294,15 @@ def generated_markdown(run, chart_written):
     out += ["", "Programs: " + ", ".join(f"`{p}` {ver}" for p, ver in v["programs"].items())
             + ".", ""]
 
-    out += ["### Ratios", "",
-            "kmm's figure divided by the other allocator's: below 1.00 kmm is faster or "
-            "uses less memory. Time is wall-clock; memory is the peak resident set of the "
-            "process (for `frag/mixed`, the peak the run itself adds).", ""]
+    paragraph = ("kmm's figure divided by the other allocator's: below 1.00 kmm is faster or "
+                 "uses less memory. Time is wall-clock; memory is the peak resident set of the "
+                 "process (for `frag/mixed`, the peak the run itself adds).")
+    noise = spread(run)
+    if noise is not None:
+        paragraph += (" Between repetitions, one workload's time on one allocator varied by "
+                      f"{noise:.0%} (slowest less fastest, over the median; the median of that "
+                      "over all workloads and allocators).")
+    out += ["### Ratios", "", paragraph, ""]
     if chart_written:
         out += ["![kmm's time and memory over each other allocator's](bench.png)", ""]
     out += [ratio_table(run), ""]
@@ -322,6 +338,27 @@ def fmt_load(load):
     return " ".join(f"{x:.2f}" for x in load)
 
 
+def log_ticks(low, high):
+    """Powers of two between low and high, from 1 outwards, each at least an eighth of
+    the axis from the last; 0.8 and 1.25 too on a narrow axis."""
+    gap = (math.log10(high) - math.log10(low)) / 8
+    ticks = [1.0]
+    for power in (1, -1):
+        last = 1.0
+        for exponent in range(1, 11):
+            t = 2.0 ** (power * exponent)
+            if low <= t <= high and abs(math.log10(t / last)) >= gap:
+                ticks.append(t)
+                last = t
+    if len(ticks) < 5:
+        ticks += [t for t in (0.8, 1.25) if low <= t <= high]
+    return sorted(ticks)
+
+
+def tick_label(t):
+    return f"1/{1 / t:g}" if t < 1 and (1 / t).is_integer() else f"{t:g}"
+
+
 def write_chart(run, path):
     """Horizontal bars, one group per workload, one colour per other allocator; time on
     the left, memory on the right, on a log scale centred on 1. Returns False without
@@ -330,13 +367,15 @@ def write_chart(run, path):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+        from matplotlib.ticker import (FixedFormatter, FixedLocator, NullFormatter,
+                                       NullLocator)
     except ImportError:
         print("matplotlib is not installed (apt-get install python3-matplotlib): "
               "no chart written")
         return False
     rows = ratio_rows(run)
-    kinds = [kind for kind, _ in medians(run)] + ["geometric mean"] * (len(rows) - len(medians(run)))
+    workloads = medians(run)
+    kinds = [kind for kind, _ in workloads] + ["geometric mean"] * (len(rows) - len(workloads))
     names = others(run)
     bar = 0.8 / len(names)
     height = 1.6 + 0.2 * len(rows) * (1 + len(names) / 2)
@@ -358,13 +397,9 @@ def write_chart(run, path):
         span = max([abs(math.log10(x)) for x in values] + [math.log10(2)]) * 1.1
         ax.set_xscale("log")
         ax.set_xlim(10 ** -span, 10 ** span)
-        ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
-                 if 10 ** -span <= t <= 10 ** span]
-        if len(ticks) < 5:
-            ticks = sorted(ticks + [t for t in (0.67, 0.8, 1.25, 1.5)
-                                    if 10 ** -span <= t <= 10 ** span])
+        ticks = log_ticks(10 ** -span, 10 ** span)
         ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{t:g}" for t in ticks]))
+        ax.xaxis.set_major_formatter(FixedFormatter([tick_label(t) for t in ticks]))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_axisbelow(True)
@@ -385,7 +420,8 @@ def write_chart(run, path):
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center",
                bbox_to_anchor=(0.5, 1 - 0.3 / height), ncol=len(names), frameon=False)
-    fig.suptitle(y=1 - 0.08 / height, t=f"kmm against {', '.join(names)}: kmm's figure over the other's, medians "
+    fig.suptitle(y=1 - 0.08 / height,
+                 t=f"kmm against {', '.join(names)}: kmm's figure over the other's, medians "
                  f"(kmm {run['commit'].split()[0]}, {run['machine']['cpus']} CPUs"
                  + (", quick run" if run["quick"] else "") + ")")
     fig.savefig(path, dpi=100)
