@@ -96,15 +96,7 @@ KMM_EXPORT void free(void *ptr)
 				c->freelist = ptr;
 				return;
 			}
-			/*
-			 * Straight to the slab's shared freelist: a free in shuffled order
-			 * lands here nearly every time, and the fewer instructions it
-			 * takes, the more of these cache misses the CPU overlaps.
-			 */
-			if (single_threaded())
-				slab_free_single(s, slab, ptr);
-			else
-				__slab_free(s, slab, ptr);
+			slab_free_remote(s, slab, ptr);
 			return;
 		}
 	}

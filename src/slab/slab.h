@@ -114,6 +114,7 @@ typedef union {
 } slab_counters_t;
 
 void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
+/* A free into another slab while threads may race: SLUB's cmpxchg_double loop. */
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj);
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj);
 void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
@@ -151,6 +152,20 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
 		slab_free_relist(s, &s->node[page_to_nid(slab)], slab, prior, c.inuse);
 }
 
+/*
+ * A free into a slab that is not the calling thread's active one. Inline, so that
+ * free() reaches the single-threaded case without a call: frees in random order land
+ * here nearly every time, and the fewer instructions each takes, the more of their
+ * cache misses the CPU overlaps.
+ */
+static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *slab, void *obj)
+{
+	if (single_threaded())
+		slab_free_single(s, slab, obj);
+	else
+		__slab_free(s, slab, obj);
+}
+
 static __always_inline void *slab_alloc(struct kmem_cache *s)
 {
 	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
@@ -175,7 +190,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 		c->freelist = obj;
 		return;
 	}
-	__slab_free(s, slab, obj);
+	slab_free_remote(s, slab, obj);
 }
 
 /* The head page of the slab that holds @page (a slab's pages all carry its order). */
@@ -194,7 +209,7 @@ static __always_inline struct page *slab_head(struct page *page)
  */
 static __always_inline struct page *virt_to_slab(const void *obj)
 {
-	unsigned long pfn = ((uintptr_t)obj - (uintptr_t)kmm_phys_base) >> PAGE_SHIFT;
+	unsigned long pfn = virt_to_pfn(obj);
 	struct page *head = pfn_to_page(pfn & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
 	struct page *page;
 

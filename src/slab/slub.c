@@ -5,7 +5,7 @@
  *  - a slab's inuse counts the objects not on its shared freelist: allocated ones, and
  *    those on the private freelist of the thread whose active slab it is (frozen);
  *  - a slab is on its node's partial list iff it is not frozen and has free objects
- *    on its shared freelist (plus up to SLAB_MIN_PARTIAL empty slabs kept there);
+ *    on its shared freelist (plus up to min_partial empty slabs kept there);
  *  - a full slab that is not frozen is on no list; the free that makes room in it
  *    puts it on the partial list (under list_lock);
  *  - freelist and counters change only through cmpxchg_freelist, so a remote free
@@ -264,10 +264,6 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 	bool was_frozen;
 	void *prior;
 
-	if (single_threaded()) {
-		slab_free_single(s, slab, obj);
-		return;
-	}
 	do {
 		prior = slab->freelist;
 		counters = slab->counters;
