@@ -16,6 +16,7 @@
 #include "buddy/mm_init.h"
 #include "buddy/page_alloc.h"
 #include "slab/kmalloc.h"
+#include "stats/stats.h"
 #include "vmalloc/vmalloc.h"
 
 int kmm_init_state = KMM_UNINITIALIZED;
@@ -31,6 +32,7 @@ static __thread bool initializing __attribute__((tls_model("initial-exec")));
  */
 static void kmm_fork_prepare(void)
 {
+	kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */
 	page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
 	slab_fork_prepare();
 	vmalloc_fork_prepare();
@@ -43,6 +45,7 @@ static void kmm_fork_parent(void)
 	vmalloc_fork_parent();
 	slab_fork_parent();
 	page_reporting_fork_parent();
+	kmm_stats_fork_parent();
 }
 
 static void kmm_fork_child(void)
@@ -51,6 +54,7 @@ static void kmm_fork_child(void)
 	page_alloc_fork_child();
 	vmalloc_fork_child();
 	slab_fork_child();
+	kmm_stats_fork_child(); /* last: it may start a thread, which allocates */
 }
 
 static int kmm_init(void)
@@ -68,6 +72,7 @@ static int kmm_init(void)
 		kmm_printk("cannot set up the kmalloc caches; allocations fail with ENOMEM");
 		return KMM_FAILED;
 	}
+	kmm_stats_init();
 	if (pthread_atfork(kmm_fork_prepare, kmm_fork_parent, kmm_fork_child) != 0)
 		kmm_printk("pthread_atfork failed: a fork while other threads allocate may "
 		           "leave the child's allocator locked");
@@ -88,7 +93,9 @@ bool __kmm_init_slow(void)
 	return kmm_init_state == KMM_READY;
 }
 
+/* Threads are started here, not in kmm_init: creating one allocates. */
 __attribute__((constructor(101))) static void kmm_constructor(void)
 {
-	kmm_ensure_init();
+	if (kmm_ensure_init())
+		kmm_stats_start();
 }

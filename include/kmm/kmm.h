@@ -70,6 +70,14 @@ size_t kmm_ksize(const void *obj);
 void *kmm_vmalloc(size_t size);
 void kmm_vfree(const void *addr);
 
+/*
+ * Write kmm's statistics to @fd in the kernel's formats: @what is a comma list of
+ * buddyinfo, slabinfo, meminfo, vmstat, zoneinfo and json, or "all" (NULL or "" mean
+ * all). Async-signal-safe: it allocates nothing and takes no allocator lock. Returns 0,
+ * or -1 with errno EINVAL (a bad @what) or EBUSY (another dump did not finish).
+ */
+int kmm_stats_dump(int fd, const char *what);
+
 #ifdef __cplusplus
 }
 #endif

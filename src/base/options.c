@@ -3,6 +3,7 @@
  */
 #include "options.h"
 
+#include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -28,6 +29,21 @@ static const struct option_desc option_descs[NR_KMM_OPTIONS] = {
 };
 
 long kmm_option_values[NR_KMM_OPTIONS];
+
+/*
+ * OPTION_PATH values, copied: the environment may change, and before libc is up it is
+ * read into a buffer that goes away. The option's value is 1 + the offset of its text.
+ */
+#define OPTION_PATH_MAX 4096
+static char option_paths[2 * OPTION_PATH_MAX];
+static size_t option_paths_used;
+
+const char *kmm_option_path(enum kmm_option_id id)
+{
+	long v = kmm_option_values[id];
+
+	return v > 0 ? option_paths + v - 1 : NULL;
+}
 
 static bool parse_number(const char *s, unsigned long *out, const char **end)
 {
@@ -103,6 +119,98 @@ static bool parse_choice(const char *choices, const char *s, long *out)
 	return false;
 }
 
+/* "buddyinfo,slabinfo": a bit per word; the last word of @choices means all of them. */
+static bool parse_flags(const char *choices, const char *s, long max, long *out)
+{
+	char word[32];
+	long flags = 0, index;
+
+	while (*s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (len == 0 || len >= sizeof(word))
+			return false;
+		memcpy(word, s, len);
+		word[len] = '\0';
+		if (!parse_choice(choices, word, &index))
+			return false;
+		flags |= (1L << index) > max ? max : 1L << index;
+		s += len + (comma ? 1 : 0);
+		if (comma && *s == '\0')
+			return false; /* a trailing comma */
+	}
+	*out = flags;
+	return true;
+}
+
+struct signal_name {
+	const char *name;
+	int number;
+};
+
+/* Signals a dump may be tied to: every catchable one not raised by a fault or abort. */
+static const struct signal_name signal_names[] = {
+        {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"USR1", SIGUSR1},
+        {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},   {"TERM", SIGTERM},
+        {"CHLD", SIGCHLD},     {"CONT", SIGCONT}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+        {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+        {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+        {"POLL", SIGPOLL},     {"PWR", SIGPWR},   {"SYS", SIGSYS},
+};
+
+static bool signal_catchable(long sig)
+{
+	return sig > 0 && sig < os_nr_signals() && sig != SIGKILL && sig != SIGSTOP &&
+	       sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE &&
+	       sig != SIGTRAP && sig != SIGABRT;
+}
+
+/* "USR2", "SIGUSR2", "usr2", "12", "RTMIN+2", "SIGRTMAX-1". */
+static bool parse_signal(const char *s, long *out)
+{
+	unsigned long n;
+	const char *end;
+	long sig = -1;
+
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (parse_number(s, &n, &end) && *end == '\0') {
+		sig = n < 1000 ? (long)n : -1;
+	} else if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
+		bool min = (s[4] | 0x20) == 'n';
+
+		n = 0;
+		if (s[5] != '\0' && (s[5] != (min ? '+' : '-') || !parse_number(s + 6, &n, &end) ||
+		                     *end != '\0' || n > 64))
+			return false;
+		sig = min ? SIGRTMIN + (long)n : SIGRTMAX - (long)n;
+		if (sig < SIGRTMIN || sig > SIGRTMAX)
+			return false;
+	} else {
+		for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+			if (strcasecmp(s, signal_names[i].name) == 0)
+				sig = signal_names[i].number;
+	}
+	if (!signal_catchable(sig))
+		return false;
+	*out = sig;
+	return true;
+}
+
+static bool parse_path(const char *s, long *out)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len >= OPTION_PATH_MAX ||
+	    option_paths_used + len + 1 > sizeof(option_paths))
+		return false;
+	memcpy(option_paths + option_paths_used, s, len + 1);
+	*out = (long)option_paths_used + 1;
+	option_paths_used += len + 1;
+	return true;
+}
+
 bool kmm_option_parse(enum kmm_option_id id, const char *text, long *value)
 {
 	const struct option_desc *d = &option_descs[id];
@@ -112,6 +220,12 @@ bool kmm_option_parse(enum kmm_option_id id, const char *text, long *value)
 	switch (d->kind) {
 	case OPTION_CHOICE:
 		return parse_choice(d->choices, text, value);
+	case OPTION_FLAGS:
+		return parse_flags(d->choices, text, d->max, value);
+	case OPTION_SIGNAL:
+		return parse_signal(text, value);
+	case OPTION_PATH:
+		return parse_path(text, value);
 	case OPTION_SIZE:
 		if (!parse_size(text, &v))
 			return false;
@@ -198,6 +312,7 @@ int kmm_options_init(char **envp)
 
 	for (int i = 0; i < NR_KMM_OPTIONS; i++)
 		kmm_option_values[i] = option_descs[i].default_value;
+	option_paths_used = 0;
 	/* A setuid or setgid program does not take orders from its caller's environment. */
 	if (!envp && getauxval(AT_SECURE))
 		return 0;

@@ -15,12 +15,26 @@ enum kmm_option_kind {
 	OPTION_SIZE,   /* bytes, with an optional K/M/G/T suffix */
 	OPTION_NUMBER, /* a decimal integer within [min, max] */
 	OPTION_CHOICE, /* one word out of a fixed list; the value is its index */
+	OPTION_FLAGS,  /* a comma list of words out of a fixed list; bit i for word i */
+	OPTION_SIGNAL, /* a catchable signal, by name (USR2, SIGUSR2, RTMIN+1) or number */
+	OPTION_PATH,   /* a file name; kmm_option_path() returns it */
 };
 
 /* Values of KMM_HUGETLB and KMM_MBIND, in the order of their choice lists. */
 enum { HUGETLB_AUTO, HUGETLB_ON, HUGETLB_OFF };
 enum { MBIND_BIND, MBIND_PREFERRED, MBIND_OFF };
 enum { THP_ON, THP_OFF };
+/* Bits of KMM_STATS, in the order of its word list; "all" sets every one. */
+enum {
+	STATS_BUDDYINFO = 1 << 0,
+	STATS_SLABINFO = 1 << 1,
+	STATS_MEMINFO = 1 << 2,
+	STATS_VMSTAT = 1 << 3,
+	STATS_ZONEINFO = 1 << 4,
+	STATS_JSON = 1 << 5,
+	STATS_ALL = (1 << 6) - 1,
+};
+#define STATS_WORDS "buddyinfo,slabinfo,meminfo,vmstat,zoneinfo,json,all"
 
 /*
  * X(ID, variable, kind, default, min, max, choices, accepted forms)
@@ -41,7 +55,16 @@ enum { THP_ON, THP_OFF };
 	  "bind, preferred or off")                                                        \
 	X(DECAY_MS, "KMM_DECAY_MS", OPTION_NUMBER, 1000, 0, 3600000, NULL,                 \
 	  "milliseconds from 0 to 3600000")                                                \
-	X(VERBOSE, "KMM_VERBOSE", OPTION_NUMBER, 0, 0, 1, NULL, "0 or 1")
+	X(VERBOSE, "KMM_VERBOSE", OPTION_NUMBER, 0, 0, 1, NULL, "0 or 1")                  \
+	X(STATS, "KMM_STATS", OPTION_FLAGS, 0, 0, STATS_ALL, STATS_WORDS,                  \
+	  "a comma list of buddyinfo, slabinfo, meminfo, vmstat, zoneinfo, json, or all")  \
+	X(STATS_FILE, "KMM_STATS_FILE", OPTION_PATH, 0, 0, 0, NULL,                        \
+	  "a file name of up to 4095 bytes, where %p stands for the process id")           \
+	X(STATS_SIGNAL, "KMM_STATS_SIGNAL", OPTION_SIGNAL, 0, 0, 0, NULL,                  \
+	  "a signal name such as USR2 or SIGUSR2 (not KILL, STOP, SEGV, BUS, ILL, FPE, "   \
+	  "TRAP or ABRT), RTMIN+n, RTMAX-n, or a signal number")                           \
+	X(STATS_INTERVAL, "KMM_STATS_INTERVAL", OPTION_NUMBER, 0, 0, 86400000, NULL,       \
+	  "milliseconds from 1 to 86400000, or 0 for no snapshots")
 
 enum kmm_option_id {
 #define X(id, ...) OPT_##id,
@@ -63,6 +86,9 @@ static inline long kmm_option(enum kmm_option_id id)
  * KMM_ variables are reported, one line each. Returns the number of problems reported.
  */
 int kmm_options_init(char **envp);
+
+/* The value of an OPTION_PATH option, or NULL when it is not set. */
+const char *kmm_option_path(enum kmm_option_id id);
 
 /* Parse one value for option @id; false if it is not an accepted form. */
 bool kmm_option_parse(enum kmm_option_id id, const char *text, long *value);

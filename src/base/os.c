@@ -8,10 +8,12 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -265,4 +267,68 @@ unsigned int __os_current_cpu_slow(void)
 	int cpu = sched_getcpu();
 
 	return cpu < 0 ? 0 : (unsigned int)cpu;
+}
+
+uint64_t os_wall_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int os_open_append(const char *path)
+{
+	int fd;
+
+	do
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
+void os_close(int fd)
+{
+	close(fd);
+}
+
+int os_getpid(void)
+{
+	return (int)syscall(SYS_getpid);
+}
+
+void os_sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+	                      .tv_nsec = (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int os_catch_signal(int sig, void (*handler)(int))
+{
+	struct sigaction sa = {.sa_handler = handler, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(sig, &sa, NULL);
+}
+
+int os_nr_signals(void)
+{
+	return SIGRTMAX + 1;
+}
+
+int os_dup_high(int fd, int lowest)
+{
+	return fcntl(fd, F_DUPFD_CLOEXEC, lowest);
+}
+
+uint64_t os_fd_identity(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return 0;
+	return ((uint64_t)st.st_dev << 32) ^ (uint64_t)st.st_ino ^ 1;
 }

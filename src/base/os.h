@@ -134,4 +134,28 @@ static __always_inline unsigned int os_current_cpu(void)
 	return __os_current_cpu_slow();
 }
 
+/* Wall-clock milliseconds since the epoch (CLOCK_REALTIME, a vDSO read). */
+uint64_t os_wall_clock_ms(void);
+
+/*
+ * Open @path for appending, creating it (mode 0644); close-on-exec. A file descriptor,
+ * or -1. These four are async-signal-safe, for the statistics dump.
+ */
+int os_open_append(const char *path);
+void os_close(int fd);
+int os_getpid(void);
+void os_sleep_ms(uint64_t ms);
+
+/* A close-on-exec duplicate of @fd numbered @lowest or above; -1 on failure. */
+int os_dup_high(int fd, int lowest);
+
+/* What @fd refers to (device and inode folded), to tell it is still the same file; 0 if closed. */
+uint64_t os_fd_identity(int fd);
+
+/* Run @handler on @sig (sigaction, SA_RESTART, nothing masked); 0, or -1. */
+int os_catch_signal(int sig, void (*handler)(int));
+
+/* One more than the highest signal number (SIGRTMAX + 1). */
+int os_nr_signals(void);
+
 #endif /* KMM_BASE_OS_H */

@@ -57,6 +57,20 @@ struct free_area {
 };
 
 /*
+ * Page allocator events (the kernel's vm_event counters), counted where a lock already
+ * serializes them, so they cost no atomic instruction: on a per-CPU list under its
+ * lock, in the zone under zone->lock. They only grow; the statistics (src/stats) sum
+ * them without the locks.
+ */
+struct page_alloc_events {
+	unsigned long pgalloc[NR_PAGE_ORDERS]; /* blocks handed out, by order */
+	unsigned long pgfree[NR_PAGE_ORDERS];  /* blocks freed, by order */
+	unsigned long pcp_refill;              /* zone: batches moved to a per-CPU list */
+	unsigned long pcp_flush;               /* pcp: batches given back past the high mark */
+	unsigned long pgreported;              /* zone: pages given back to the OS */
+};
+
+/*
  * A CPU's cache of low-order free pages in front of the zone lock. Refilled from the
  * zone @batch pages at a time, and flushed back @batch pages at a time once it holds
  * more than @high. The lock is only ever contended by a migrated thread or a drain, so
@@ -69,6 +83,7 @@ struct per_cpu_pages {
 	int batch;
 	unsigned int ticks; /* operations, to poll page reporting; guarded by lock */
 	struct list_head lists[NR_PCP_LISTS]; /* guarded by lock */
+	struct page_alloc_events events;      /* hits on the lists; guarded by lock */
 } ____cacheline_aligned;
 
 /*
@@ -96,6 +111,10 @@ struct zone {
 	 */
 	long nr_pages_in_transit;
 
+	/* Allocations that fell back from (foreign) or to (miss) this zone; atomic. */
+	unsigned long numa_miss;
+	unsigned long numa_foreign;
+
 	/* Serializes page reporting, which drops zone->lock around madvise. */
 	kmm_lock_t report_lock ____cacheline_aligned;
 
@@ -106,6 +125,7 @@ struct zone {
 	unsigned long nr_reported_pages;  /* of those, given back to the OS */
 	unsigned long first_deferred_pfn; /* descriptors from here on never initialized */
 	uint64_t next_report_ms;          /* when page reporting should look again */
+	struct page_alloc_events events;  /* what the per-CPU lists did not serve */
 	uint64_t last_pcp_drain_ms;       /* guarded by report_lock, not lock */
 };
 

@@ -194,6 +194,10 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
 		page->order = order;
 		list_add_tail(&page->buddy_list, list);
 	}
+	if (i) { /* pcp_refill keeps the first block: a miss of the per-CPU list */
+		zone->events.pcp_refill++;
+		zone->events.pgalloc[order]++;
+	}
 	kmm_unlock(&zone->lock);
 	transit_add(zone, (long)i << order);
 	return i;
@@ -302,6 +306,7 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	page = list_first_entry(list, struct page, buddy_list);
 	list_del(&page->buddy_list);
 	pcp->count -= 1 << order;
+	pcp->events.pgalloc[order]++;
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
 	kmm_unlock(&pcp->lock);
 	if (unlikely(poll))
@@ -315,6 +320,8 @@ static struct page *rmqueue_buddy(struct zone *zone, unsigned int order)
 
 	kmm_lock(&zone->lock);
 	page = __rmqueue(zone, order);
+	if (page)
+		zone->events.pgalloc[order]++;
 	kmm_unlock(&zone->lock);
 	return page;
 }
@@ -338,6 +345,12 @@ static __always_inline void prep_new_page(struct page *page, unsigned int order)
 		SetPageHead(page);
 }
 
+static __noinline void count_numa_fallback(struct zone *preferred, struct zone *zone)
+{
+	__atomic_add_fetch(&preferred->numa_foreign, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&zone->numa_miss, 1, __ATOMIC_RELAXED);
+}
+
 static __always_inline struct page *get_page_from_freelist(struct zone *preferred,
                                                            unsigned int order)
 {
@@ -346,6 +359,8 @@ static __always_inline struct page *get_page_from_freelist(struct zone *preferre
 
 		if (likely(page)) {
 			prep_new_page(page, order);
+			if (unlikely(i > 0))
+				count_numa_fallback(preferred, preferred->zonelist[i]);
 			return page;
 		}
 	}
@@ -403,6 +418,7 @@ static __noinline void pcp_flush_and_unlock(struct zone *zone, struct per_cpu_pa
 	struct list_head cold;
 
 	INIT_LIST_HEAD(&cold);
+	pcp->events.pcp_flush++;
 	transit_add(zone, pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold));
 	kmm_unlock(&pcp->lock);
 	free_pages_bulk(zone, &cold);
@@ -423,6 +439,7 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 		return false;
 	list_add(&page->buddy_list, &pcp->lists[order]);
 	pcp->count += 1 << order;
+	pcp->events.pgfree[order]++;
 	if (unlikely(pcp->count >= pcp->high)) {
 		pcp_flush_and_unlock(zone, pcp);
 		return true;
@@ -440,6 +457,7 @@ static void free_one_page(struct zone *zone, struct page *page, unsigned int ord
 
 	kmm_lock(&zone->lock);
 	__free_one_page(page, page_to_pfn(page), zone, order, now, false);
+	zone->events.pgfree[order]++;
 	kmm_unlock(&zone->lock);
 	page_reporting_poll(now);
 }
@@ -463,6 +481,7 @@ void __free_pages_released(struct page *page, unsigned int order)
 	ClearPageHead(page);
 	kmm_lock(&zone->lock);
 	__free_one_page(page, page_to_pfn(page), zone, order, os_now_ms(), true);
+	zone->events.pgfree[order]++;
 	kmm_unlock(&zone->lock);
 }
 
@@ -477,9 +496,12 @@ bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new
 	kmm_lock(&zone->lock);
 	for (unsigned int o = order; o < new_order && free_above; o++)
 		free_above = page_is_buddy(pfn_to_page(pfn + (1UL << o)), o);
+	/* Each buddy taken over counts as allocated, so pages in use stay what was counted. */
 	if (free_above)
-		for (unsigned int o = order; o < new_order; o++)
+		for (unsigned int o = order; o < new_order; o++) {
 			del_page_from_free_list(pfn_to_page(pfn + (1UL << o)), zone, o);
+			zone->events.pgalloc[o]++;
+		}
 	kmm_unlock(&zone->lock);
 	if (free_above) {
 		page->order = new_order;

@@ -97,6 +97,7 @@ static unsigned long report_isolated(struct zone *zone, struct list_head *isolat
 		list_del(&page->buddy_list);
 		__free_one_page(page, page_to_pfn(page), zone, page->order, now, true);
 	}
+	zone->events.pgreported += released;
 	kmm_unlock(&zone->lock);
 	return released;
 }

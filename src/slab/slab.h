@@ -47,6 +47,24 @@
 #define KMALLOC_SLAB_ORDER 3
 #define SLAB_KMALLOC       (1UL << 0) /* internal flag: a kmalloc cache */
 
+/*
+ * SLUB's statistics (CONFIG_SLUB_STATS), always on. The first NR_SLUB_STAT_CPU_ITEMS
+ * count in the calling thread's kmem_cache_cpu with a plain increment, on a cache line
+ * the operation writes anyway; the rest are slow-path events, counted atomically in
+ * the cache. Allocations minus frees is the number of live objects.
+ */
+enum slub_stat_item {
+	ALLOC_FASTPATH, /* from the thread's private freelist */
+	ALLOC_SLOWPATH, /* after refilling it (__slab_alloc) */
+	FREE_FASTPATH,  /* onto the thread's private freelist */
+	FREE_SLOWPATH,  /* into any other slab: the remote free (__slab_free) */
+	NR_SLUB_STAT_CPU_ITEMS,
+	ALLOC_SLAB = NR_SLUB_STAT_CPU_ITEMS, /* slabs taken from the page allocator */
+	FREE_SLAB,                           /* slabs given back to it */
+	ALLOC_FROM_PARTIAL,                  /* refills from a node's partial list */
+	NR_SLUB_STAT_ITEMS
+};
+
 /* A node's share of a cache: its partial slabs. */
 struct kmem_cache_node {
 	kmm_lock_t list_lock;
@@ -70,6 +88,11 @@ struct kmem_cache {
 	void (*ctor)(void *);
 	char name[SLAB_NAME_LEN];
 	bool in_use;
+	/*
+	 * Atomic: the slow-path events, and the per-thread counts of threads that are
+	 * gone (folded in at thread exit) or not registered.
+	 */
+	unsigned long stat[NR_SLUB_STAT_ITEMS];
 	struct kmem_cache_node node[MAX_NUMNODES];
 };
 
@@ -77,7 +100,9 @@ struct kmem_cache {
 struct kmem_cache_cpu {
 	void *freelist;    /* objects of @slab that only this thread may take */
 	struct page *slab; /* the thread's active (frozen) slab */
-};
+	/* Written by this thread only; read by the statistics of others without a lock. */
+	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS];
+} ____cacheline_aligned;
 
 extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
@@ -101,6 +126,11 @@ static __always_inline void *get_freepointer(const struct kmem_cache *s, void *o
 static __always_inline void set_freepointer(const struct kmem_cache *s, void *obj, void *fp)
 {
 	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
+}
+
+static __always_inline void slab_stat(struct kmem_cache_cpu *c, enum slub_stat_item si)
+{
+	c->stat[si]++;
 }
 
 /* page->counters, field by field. */
@@ -160,10 +190,13 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
  */
 static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *slab, void *obj)
 {
-	if (single_threaded())
+	if (single_threaded()) {
+		/* The only thread allocated @obj, so it is registered: its counts are seen. */
+		slab_stat(&kmem_cache_cpus[s->id], FREE_SLOWPATH);
 		slab_free_single(s, slab, obj);
-	else
+	} else {
 		__slab_free(s, slab, obj);
+	}
 }
 
 static __always_inline void *slab_alloc(struct kmem_cache *s)
@@ -174,6 +207,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 	if (unlikely(!obj))
 		return __slab_alloc(s, c);
 	c->freelist = get_freepointer(s, obj);
+	slab_stat(c, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -188,6 +222,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 			slab_double_free(s, caller, obj);
 		set_freepointer(s, obj, c->freelist);
 		c->freelist = obj;
+		slab_stat(c, FREE_FASTPATH);
 		return;
 	}
 	slab_free_remote(s, slab, obj);
@@ -259,6 +294,19 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s);
 
 /* Free every empty slab of @s and retire the cache. The caller checked it is empty. */
 void kmem_cache_release(struct kmem_cache *s);
+
+/*
+ * The counters of every cache (@stats[id]), summed over the threads, and its slabs.
+ * Safe from a signal handler: it reads without locks, except the thread list, which it
+ * only tries to take; false when that failed and the running threads' counts are
+ * missing.
+ */
+struct kmem_cache_stats {
+	unsigned long stat[NR_SLUB_STAT_ITEMS];
+	unsigned long nr_slabs;
+	unsigned long nr_partial;
+};
+bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES]);
 
 /* fork(): the node list locks, and in the child the slabs of threads that are gone. */
 void slab_fork_prepare(void);

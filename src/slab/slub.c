@@ -82,6 +82,24 @@ static inline void node_unlock(struct kmem_cache_node *n)
 		kmm_unlock(&n->list_lock);
 }
 
+static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si)
+{
+	__atomic_add_fetch(&s->stat[si], 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A per-thread event on a slow path. A thread that is not on the thread list (it only
+ * ever freed, or its exit flush has run) counts in the cache, or its count would never
+ * be seen.
+ */
+static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
+{
+	if (likely(this_slab_thread.registered))
+		slab_stat(&kmem_cache_cpus[s->id], si);
+	else
+		slab_stat_atomic(s, si);
+}
+
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj)
 {
 	kmm_bug("%s(): double free of %p (cache %s)", caller, obj, s->name);
@@ -115,6 +133,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 	        ((slab_counters_t){.inuse = s->objects, .objects = s->objects, .frozen = 1})
 	                .counters;
 	__atomic_add_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	slab_stat_atomic(s, ALLOC_SLAB);
 	*freelist = base;
 	return slab;
 }
@@ -122,6 +141,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 static void discard_slab(struct kmem_cache *s, struct page *slab)
 {
 	__atomic_sub_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	slab_stat_atomic(s, FREE_SLAB);
 	for (unsigned int i = 0; i < (1u << s->order); i++)
 		ClearPageSlab(&slab[i]);
 	slab->slab_cache = NULL;
@@ -171,6 +191,7 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 	list_del(&slab->slab_list);
 	n->nr_partial--;
 	node_unlock(n);
+	slab_stat_atomic(s, ALLOC_FROM_PARTIAL);
 	return slab;
 }
 
@@ -220,6 +241,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	c->slab = slab;
 load:
 	c->freelist = get_freepointer(s, freelist);
+	slab_stat_slow(s, ALLOC_SLOWPATH);
 	/* A thread past its exit flush keeps no slab: the next flush would not come. */
 	if (unlikely(this_slab_thread.exiting))
 		flush_cpu(s, c);
@@ -264,6 +286,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 	bool was_frozen;
 	void *prior;
 
+	slab_stat_slow(s, FREE_SLOWPATH);
 	do {
 		prior = slab->freelist;
 		counters = slab->counters;
@@ -357,6 +380,24 @@ void flush_cpu_slab(struct kmem_cache *s)
  * this one may still allocate; the thread then registers again, and glibc runs this
  * destructor once more (it repeats while destructors leave values behind).
  */
+/*
+ * Move a thread's counters into its caches, as it leaves the thread list: under
+ * slab_threads_lock, so the statistics see each count exactly once.
+ */
+static void fold_thread_stats(struct slab_thread *t)
+{
+	for (int i = 0; i < KMM_MAX_CACHES; i++) {
+		struct kmem_cache_cpu *c = &t->cpus[i];
+
+		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
+			if (c->stat[si])
+				__atomic_add_fetch(&kmem_caches[i].stat[si], c->stat[si],
+				                   __ATOMIC_RELAXED);
+			c->stat[si] = 0;
+		}
+	}
+}
+
 static void slab_thread_exit(void *arg)
 {
 	struct slab_thread *t = arg;
@@ -367,6 +408,7 @@ static void slab_thread_exit(void *arg)
 	for (int i = 0; i < KMM_MAX_CACHES; i++)
 		if (kmem_caches[i].in_use)
 			flush_cpu(&kmem_caches[i], &t->cpus[i]);
+	fold_thread_stats(t);
 	list_del(&t->list);
 	t->registered = false;
 	kmm_unlock(&slab_threads_lock);
@@ -417,6 +459,7 @@ void slab_fork_child(void)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use)
 				flush_cpu(&kmem_caches[i], &t->cpus[i]);
+		fold_thread_stats(t);
 	}
 }
 
@@ -473,6 +516,21 @@ struct kmem_cache *kmem_cache_slot(void)
 	return s;
 }
 
+/*
+ * A new cache in a reused slot starts from zero. No thread counts in the slot until
+ * the cache is published, so the threads' counters can be cleared here.
+ */
+static void reset_stats(struct kmem_cache *s)
+{
+	struct slab_thread *t;
+
+	kmm_lock(&slab_threads_lock);
+	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
+	list_for_each_entry(t, &slab_threads, list)
+		memset(t->cpus[s->id].stat, 0, sizeof(t->cpus[s->id].stat));
+	kmm_unlock(&slab_threads_lock);
+}
+
 int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
                      unsigned long flags, void (*ctor)(void *))
 {
@@ -513,6 +571,7 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 		s->node[nid].nr_partial = 0;
 		s->node[nid].nr_slabs = 0;
 	}
+	reset_stats(s);
 	return 0;
 }
 
@@ -549,6 +608,50 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 		kmm_unlock(&n->list_lock);
 	}
 	return live;
+}
+
+/*
+ * The dump may run in a signal handler that interrupted this very thread inside
+ * slab_threads_lock: try the lock a bounded number of times, never wait for it.
+ */
+static bool slab_threads_trylock(void)
+{
+	for (int i = 0; i < 100; i++) {
+		if (kmm_trylock(&slab_threads_lock))
+			return true;
+		os_yield();
+	}
+	return false;
+}
+
+bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
+{
+	struct slab_thread *t;
+	bool complete = slab_threads_trylock();
+
+	memset(stats, 0, sizeof(*stats) * KMM_MAX_CACHES);
+	for (int i = 0; i < KMM_MAX_CACHES; i++) {
+		struct kmem_cache *s = &kmem_caches[i];
+
+		if (!READ_ONCE(s->in_use))
+			continue;
+		for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
+			stats[i].stat[si] = READ_ONCE(s->stat[si]);
+		for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+			if (!node_zones[nid])
+				continue;
+			stats[i].nr_slabs += READ_ONCE(s->node[nid].nr_slabs);
+			stats[i].nr_partial += READ_ONCE(s->node[nid].nr_partial);
+		}
+	}
+	if (!complete)
+		return false;
+	list_for_each_entry(t, &slab_threads, list)
+		for (int i = 0; i < KMM_MAX_CACHES; i++)
+			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
+				stats[i].stat[si] += READ_ONCE(t->cpus[i].stat[si]);
+	kmm_unlock(&slab_threads_lock);
+	return true;
 }
 
 void kmem_cache_shrink_all(void)

@@ -55,6 +55,9 @@ static struct vmap_area **chunk_area; /* area by first chunk; guarded by vmap_ar
 static struct vmap_area *vmap_area_storage;
 static kmm_lock_t vmap_area_lock = KMM_LOCK_INIT;
 
+/* Areas handed out and freed (guarded by vmap_area_lock), purged to the OS (atomic). */
+static struct vmalloc_events vmalloc_events;
+
 static uint64_t purge_vmap_areas(uint64_t now, bool force);
 
 static uint64_t vmalloc_shrinker(uint64_t now)
@@ -289,6 +292,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 publish:
 	kmm_lock(&vmap_area_lock);
 	chunk_area[first] = va;
+	vmalloc_events.nr_vmalloc++;
 	kmm_unlock(&vmap_area_lock);
 	return chunk_addr((unsigned long)first);
 }
@@ -299,6 +303,9 @@ static void purge_vmap_area(struct vmap_area *va)
 	unsigned long first = (unsigned long)(va - vmap_area_storage);
 
 	os_decommit(chunk_addr(first), va->chunks << VMAP_CHUNK_SHIFT);
+	__atomic_add_fetch(&vmalloc_events.nr_purged, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vmalloc_events.pages_purged,
+	                   va->chunks << (VMAP_CHUNK_SHIFT - PAGE_SHIFT), __ATOMIC_RELAXED);
 	release_frames(va, 0);
 	unclaim_chunks(first, va->chunks);
 }
@@ -375,6 +382,7 @@ void vfree_caller(const void *addr, const char *caller)
 		va->freed_at_ms = now;
 		list_add(&va->lazy, &vmap_purge_list);
 		vmap_lazy_bytes += va->chunks << VMAP_CHUNK_SHIFT;
+		vmalloc_events.nr_vfree++;
 	}
 	over = vmap_lazy_bytes > VMAP_LAZY_MAX;
 	kmm_unlock(&vmap_area_lock);
@@ -511,4 +519,34 @@ void vmalloc_fork_parent(void)
 void vmalloc_fork_child(void)
 {
 	kmm_lock_reinit(&vmap_area_lock);
+}
+
+/*
+ * Read without vmap_area_lock, so that a signal handler can call it: the table and the
+ * bitmap never move, and an entry read mid-change is one area more or less.
+ */
+void vmalloc_collect_info(struct vmalloc_info *info)
+{
+	unsigned long run = 0;
+
+	*info = (struct vmalloc_info){.total_bytes = vmalloc_bytes};
+	if (!vmalloc_bytes)
+		return;
+	for (unsigned long i = 0; i < nr_chunks; i++) {
+		struct vmap_area *va = READ_ONCE(chunk_area[i]);
+
+		if (va) {
+			info->nr_areas++;
+			info->used_bytes += READ_ONCE(va->size);
+		}
+		run = chunk_taken(i) ? 0 : run + 1;
+		if (run > info->largest_free_chunks)
+			info->largest_free_chunks = run;
+	}
+	info->largest_free_bytes = info->largest_free_chunks << VMAP_CHUNK_SHIFT;
+	info->lazy_bytes = READ_ONCE(vmap_lazy_bytes);
+	info->events.nr_vmalloc = READ_ONCE(vmalloc_events.nr_vmalloc);
+	info->events.nr_vfree = READ_ONCE(vmalloc_events.nr_vfree);
+	info->events.nr_purged = READ_ONCE(vmalloc_events.nr_purged);
+	info->events.pages_purged = READ_ONCE(vmalloc_events.pages_purged);
 }

@@ -42,6 +42,27 @@ size_t vmalloc_size(const void *addr);
 /* Resize the area at @addr to @size without copying; NULL (area unchanged) on failure. */
 void *vrealloc(void *addr, size_t size);
 
+struct vmalloc_events {
+	unsigned long nr_vmalloc;   /* areas handed out (a lazily freed one reused counts) */
+	unsigned long nr_vfree;     /* areas freed */
+	unsigned long nr_purged;    /* lazily freed areas given back to the OS */
+	unsigned long pages_purged; /* and their pages */
+};
+
+/* What /proc/meminfo's Vmalloc lines and the vmstat counters show. */
+struct vmalloc_info {
+	size_t total_bytes;                /* the window */
+	size_t used_bytes;                 /* live areas, as asked for (rounded to pages) */
+	size_t lazy_bytes;                 /* freed areas still resident, waiting for reuse */
+	size_t largest_free_bytes;         /* the longest run of free chunks */
+	unsigned long largest_free_chunks; /* the same, in chunks */
+	unsigned long nr_areas;            /* live areas */
+	struct vmalloc_events events;
+};
+
+/* A snapshot, without locks: safe from a signal handler. */
+void vmalloc_collect_info(struct vmalloc_info *info);
+
 /* fork(): vmap_area_lock is taken alone, so any place in the order will do. */
 void vmalloc_fork_prepare(void);
 void vmalloc_fork_parent(void);

@@ -45,6 +45,7 @@ kmm_kfree
 kmm_kmalloc
 kmm_ksize
 kmm_page_to_nid
+kmm_stats_dump
 kmm_vfree
 kmm_vmalloc
 mallinfo

@@ -1,0 +1,300 @@
+/*
+ * The kernel's /proc formats, line for line: the same headers, field widths and
+ * order as mm/vmstat.c, fs/proc/meminfo.c and mm/slab_common.c print them, so that
+ * what reads those files reads these. kmm leaves out the fields it has no meaning
+ * for (the README lists them); zoneinfo keeps the kernel's whole layout and shows 0
+ * where kmm has nothing to count yet.
+ */
+#include "stats.h"
+
+#include "../base/os.h"
+#include "../base/printk.h"
+
+static const char *const zone_name = "Normal"; /* kmm's one zone type per node */
+
+#define ORDER_NAMES(prefix)                                                             \
+	{                                                                               \
+		prefix "0", prefix "1", prefix "2", prefix "3", prefix "4", prefix "5", \
+		        prefix "6", prefix "7", prefix "8", prefix "9", prefix "10"     \
+	}
+static const char *const pgalloc_order_names[NR_PAGE_ORDERS] = ORDER_NAMES("pgalloc_order_");
+static const char *const pgfree_order_names[NR_PAGE_ORDERS] = ORDER_NAMES("pgfree_order_");
+_Static_assert(NR_PAGE_ORDERS == 11, "one name per order");
+
+static const char *const slub_stat_names[NR_SLUB_STAT_ITEMS] = {
+        [ALLOC_FASTPATH] = "slab_alloc_fastpath",
+        [ALLOC_SLOWPATH] = "slab_alloc_slowpath",
+        [FREE_FASTPATH] = "slab_free_fastpath",
+        [FREE_SLOWPATH] = "slab_free_slowpath",
+        [ALLOC_SLAB] = "slab_alloc_slab",
+        [FREE_SLAB] = "slab_free_slab",
+        [ALLOC_FROM_PARTIAL] = "slab_alloc_from_partial",
+};
+
+/* ---- rows shared with JSON ------------------------------------------------------------- */
+
+static unsigned long pages_kb(unsigned long pages)
+{
+	return pages << (PAGE_SHIFT - 10);
+}
+
+int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
+{
+	unsigned long total = 0, free = 0, pcp = 0, slab = 0, hugetlb = 0;
+	const struct vmalloc_info *vi = &st->vmalloc;
+	int n = 0;
+
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		const struct zone_stats *zs = &st->zone[nid];
+
+		total += zs->spanned_pages;
+		free += zs->nr_free_pages;
+		pcp += zs->nr_pcp_pages + zs->nr_in_transit;
+		slab += zs->nr_slab_pages;
+		hugetlb += zs->hugetlb_pages;
+	}
+	rows[n++] = (struct stat_row){"MemTotal", pages_kb(total)};
+	rows[n++] = (struct stat_row){"MemFree", pages_kb(free)};
+	/* What a new allocation can have without any OS call failing: free, cached, lazy. */
+	rows[n++] =
+	        (struct stat_row){"MemAvailable", pages_kb(free + pcp) + (vi->lazy_bytes >> 10)};
+	rows[n++] = (struct stat_row){"Slab", pages_kb(slab)};
+	rows[n++] = (struct stat_row){"VmallocTotal", vi->total_bytes >> 10};
+	rows[n++] = (struct stat_row){"VmallocUsed", vi->used_bytes >> 10};
+	rows[n++] = (struct stat_row){"VmallocChunk", vi->largest_free_bytes >> 10};
+	rows[n++] = (struct stat_row){"Hugepagesize", HPAGE_SIZE >> 10};
+	rows[n++] = (struct stat_row){"Hugetlb", pages_kb(hugetlb)};
+	return n;
+}
+
+int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
+{
+	unsigned long free = 0, slab = 0, hit = 0, miss = 0, foreign = 0, pgalloc = 0, pgfree = 0;
+	unsigned long pcp_alloc = 0, pcp_free = 0, reported = 0;
+	struct page_alloc_events ev = {0};
+	struct kmem_cache_stats slub = {0};
+	int n = 0;
+
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		const struct zone_stats *zs = &st->zone[nid];
+		unsigned long allocs = 0;
+
+		for (int o = 0; o < NR_PAGE_ORDERS; o++) {
+			ev.pgalloc[o] += zs->events.pgalloc[o];
+			ev.pgfree[o] += zs->events.pgfree[o];
+			allocs += zs->events.pgalloc[o];
+		}
+		ev.pcp_refill += zs->events.pcp_refill;
+		ev.pcp_flush += zs->events.pcp_flush;
+		reported += zs->events.pgreported;
+		free += zs->nr_free_pages;
+		slab += zs->nr_slab_pages;
+		hit += allocs > zs->numa_miss ? allocs - zs->numa_miss : 0;
+		miss += zs->numa_miss;
+		foreign += zs->numa_foreign;
+		pcp_alloc += zs->pcp_alloc;
+		pcp_free += zs->pcp_free;
+	}
+	for (int o = 0; o < NR_PAGE_ORDERS; o++) {
+		pgalloc += ev.pgalloc[o] << o;
+		pgfree += ev.pgfree[o] << o;
+	}
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
+			slub.stat[si] += st->slab[i].stat[si];
+
+	rows[n++] = (struct stat_row){"nr_free_pages", free};
+	rows[n++] = (struct stat_row){"nr_slab_unreclaimable", slab};
+	rows[n++] = (struct stat_row){"nr_vmalloc", st->vmalloc.used_bytes >> PAGE_SHIFT};
+	rows[n++] = (struct stat_row){"numa_hit", hit};
+	rows[n++] = (struct stat_row){"numa_miss", miss};
+	rows[n++] = (struct stat_row){"numa_foreign", foreign};
+	rows[n++] = (struct stat_row){"pgalloc_normal", pgalloc};
+	rows[n++] = (struct stat_row){"pgfree", pgfree};
+	for (int o = 0; o < NR_PAGE_ORDERS; o++)
+		rows[n++] = (struct stat_row){pgalloc_order_names[o], ev.pgalloc[o]};
+	for (int o = 0; o < NR_PAGE_ORDERS; o++)
+		rows[n++] = (struct stat_row){pgfree_order_names[o], ev.pgfree[o]};
+	rows[n++] = (struct stat_row){"pcp_alloc_hit", pcp_alloc};
+	rows[n++] = (struct stat_row){"pcp_free", pcp_free};
+	rows[n++] = (struct stat_row){"pcp_refill", ev.pcp_refill};
+	rows[n++] = (struct stat_row){"pcp_flush", ev.pcp_flush};
+	rows[n++] = (struct stat_row){"pgreported", reported};
+	for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
+		rows[n++] = (struct stat_row){slub_stat_names[si], slub.stat[si]};
+	rows[n++] = (struct stat_row){"vmalloc_alloc", st->vmalloc.events.nr_vmalloc};
+	rows[n++] = (struct stat_row){"vmalloc_free", st->vmalloc.events.nr_vfree};
+	rows[n++] = (struct stat_row){"vmalloc_purge", st->vmalloc.events.nr_purged};
+	rows[n++] = (struct stat_row){"vmalloc_purged_pages", st->vmalloc.events.pages_purged};
+	return n;
+}
+
+void kmm_stats_slabinfo(const struct kmm_stats *st, int id, struct slabinfo *info)
+{
+	const struct kmem_cache *s = &kmem_caches[id];
+	const struct kmem_cache_stats *ss = &st->slab[id];
+	unsigned long allocs = ss->stat[ALLOC_FASTPATH] + ss->stat[ALLOC_SLOWPATH];
+	unsigned long frees = ss->stat[FREE_FASTPATH] + ss->stat[FREE_SLOWPATH];
+
+	info->objsize = s->size;
+	info->objects_per_slab = s->objects;
+	info->pages_per_slab = 1u << s->order;
+	info->num_slabs = info->active_slabs = ss->nr_slabs;
+	info->num_objs = ss->nr_slabs * s->objects;
+	/*
+	 * Objects allocated and not freed. The kernel also counts objects cached on CPU
+	 * freelists as active; kmm's count is exact. A dump racing other threads can
+	 * read a free before its allocation: clamp.
+	 */
+	info->active_objs = allocs > frees ? allocs - frees : 0;
+	if (info->active_objs > info->num_objs)
+		info->active_objs = info->num_objs;
+}
+
+/* ---- the text formats ------------------------------------------------------------------ */
+
+static void print_buddyinfo(struct seq_buf *m, const struct kmm_stats *st)
+{
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		const struct zone_stats *zs = &st->zone[nid];
+
+		if (!zs->present)
+			continue;
+		seq_buf_printf(m, "Node %d, zone %8s ", nid, zone_name);
+		for (int o = 0; o < NR_PAGE_ORDERS; o++)
+			seq_buf_printf(m, "%6lu ", zs->free_blocks[o]);
+		seq_buf_puts(m, "\n");
+	}
+}
+
+static void print_slabinfo(struct seq_buf *m, const struct kmm_stats *st)
+{
+	seq_buf_puts(m, "slabinfo - version: 2.1\n");
+	seq_buf_puts(m, "# name            <active_objs> <num_objs> <objsize> <objperslab> "
+	                "<pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : "
+	                "slabdata <active_slabs> <num_slabs> <sharedavail>\n");
+	/* Newest cache first, as the kernel walks its slab_caches list. */
+	for (int id = KMM_MAX_CACHES - 1; id >= 0; id--) {
+		struct slabinfo si;
+
+		if (!READ_ONCE(kmem_caches[id].in_use))
+			continue;
+		kmm_stats_slabinfo(st, id, &si);
+		seq_buf_printf(m, "%-17s %6lu %6lu %6u %4u %4u", kmem_caches[id].name,
+		               si.active_objs, si.num_objs, si.objsize, si.objects_per_slab,
+		               si.pages_per_slab);
+		seq_buf_printf(m, " : tunables %4u %4u %4u", 0u, 0u, 0u);
+		seq_buf_printf(m, " : slabdata %6lu %6lu %6lu\n", si.active_slabs, si.num_slabs,
+		               0UL);
+	}
+}
+
+/* fs/proc/meminfo.c: the name and colon in 16 columns, the value in 8, then " kB". */
+static void print_meminfo(struct seq_buf *m, const struct kmm_stats *st)
+{
+	struct stat_row rows[MAX_STAT_ROWS];
+	int n = kmm_stats_meminfo_rows(st, rows);
+
+	for (int i = 0; i < n; i++) {
+		char label[32];
+
+		kmm_snprintf(label, sizeof(label), "%s:", rows[i].name);
+		seq_buf_printf(m, "%-16s%8lu kB\n", label, rows[i].value);
+	}
+}
+
+static void print_vmstat(struct seq_buf *m, const struct kmm_stats *st)
+{
+	struct stat_row rows[MAX_STAT_ROWS];
+	int n = kmm_stats_vmstat_rows(st, rows);
+
+	for (int i = 0; i < n; i++)
+		seq_buf_printf(m, "%s %lu\n", rows[i].name, rows[i].value);
+}
+
+static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, int nid)
+{
+	const struct zone_stats *zs = &st->zone[nid];
+	struct zone *zone = node_zones[nid];
+	unsigned long allocs = 0;
+
+	for (int o = 0; o < NR_PAGE_ORDERS; o++)
+		allocs += zs->events.pgalloc[o];
+	seq_buf_printf(m, "Node %d, zone %8s", nid, zone_name);
+	seq_buf_puts(m, "\n  per-node stats");
+	seq_buf_printf(m, "\n      %-12s %lu", "nr_slab_unreclaimable", zs->nr_slab_pages);
+	/* No watermarks until reclaim works with them: 0, as for an unwatched zone. */
+	seq_buf_printf(m,
+	               "\n  pages free     %lu"
+	               "\n        boost    %lu"
+	               "\n        min      %lu"
+	               "\n        low      %lu"
+	               "\n        high     %lu"
+	               "\n        spanned  %lu"
+	               "\n        present  %lu"
+	               "\n        managed  %lu"
+	               "\n        cma      %lu",
+	               zs->nr_free_pages, 0UL, 0UL, 0UL, 0UL, zs->spanned_pages, zs->spanned_pages,
+	               zs->spanned_pages, 0UL);
+	seq_buf_puts(m, "\n        protection: (0)");
+	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_pages", zs->nr_free_pages);
+	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_reported", zs->nr_reported_pages);
+	seq_buf_printf(m, "\n      %-12s %lu", "numa_hit",
+	               allocs > zs->numa_miss ? allocs - zs->numa_miss : 0);
+	seq_buf_printf(m, "\n      %-12s %lu", "numa_miss", zs->numa_miss);
+	seq_buf_printf(m, "\n      %-12s %lu", "numa_foreign", zs->numa_foreign);
+	seq_buf_puts(m, "\n  pagesets");
+	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
+		const struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
+
+		seq_buf_printf(m,
+		               "\n    cpu: %u"
+		               "\n              count: %d"
+		               "\n              high:  %d"
+		               "\n              batch: %d",
+		               cpu, READ_ONCE(pcp->count), pcp->high, pcp->batch);
+		seq_buf_printf(m, "\n  vm stats threshold: %d", 0);
+	}
+	seq_buf_printf(m,
+	               "\n  node_unreclaimable:  %u"
+	               "\n  start_pfn:           %lu\n",
+	               0u, zs->start_pfn);
+}
+
+static void print_zoneinfo(struct seq_buf *m, const struct kmm_stats *st)
+{
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		if (st->zone[nid].present)
+			print_zoneinfo_zone(m, st, nid);
+}
+
+static const struct {
+	unsigned int bit;
+	const char *name;
+	void (*print)(struct seq_buf *m, const struct kmm_stats *st);
+} proc_files[] = {
+        {STATS_BUDDYINFO, "buddyinfo", print_buddyinfo},
+        {STATS_SLABINFO, "slabinfo", print_slabinfo},
+        {STATS_MEMINFO, "meminfo", print_meminfo},
+        {STATS_VMSTAT, "vmstat", print_vmstat},
+        {STATS_ZONEINFO, "zoneinfo", print_zoneinfo},
+};
+
+/*
+ * Each file under a "==> name <==" line, as head(1) separates files, after one line
+ * that says whose snapshot this is and when.
+ */
+void kmm_stats_print_proc(struct seq_buf *m, const struct kmm_stats *st, unsigned int what)
+{
+	seq_buf_printf(m, "==> kmm pid %d %s at %lu.%03lu uptime %lu.%03lu rss %lu kB%s <==\n",
+	               st->pid, st->reason, (unsigned long)(st->time_ms / 1000),
+	               (unsigned long)(st->time_ms % 1000), (unsigned long)(st->uptime_ms / 1000),
+	               (unsigned long)(st->uptime_ms % 1000), st->rss_kb,
+	               st->slab_complete ? "" : " (running threads' slab counts missing)");
+	for (size_t i = 0; i < ARRAY_SIZE(proc_files); i++) {
+		if (!(what & proc_files[i].bit))
+			continue;
+		seq_buf_printf(m, "==> %s <==\n", proc_files[i].name);
+		proc_files[i].print(m, st);
+	}
+}

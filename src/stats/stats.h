@@ -1,0 +1,99 @@
+/*
+ * Statistics in the kernel's own formats: /proc/buddyinfo, /proc/slabinfo,
+ * /proc/meminfo, /proc/vmstat and /proc/zoneinfo, plus the same numbers as JSON.
+ *
+ * The counters live where the work happens and cost no atomic instruction there: in
+ * the per-CPU page lists and the zones under the locks those already hold, in each
+ * thread's kmem_cache_cpu (src/slab), in the vmalloc area under its lock. A dump takes
+ * one snapshot of them all (struct kmm_stats) without taking a lock, so that it can
+ * run in a signal handler that interrupted malloc, and every format prints from that
+ * one snapshot, so the sections of a dump agree with each other.
+ *
+ * Configuration (src/base/options.h): KMM_STATS (what), KMM_STATS_FILE (where; %p is
+ * the pid), KMM_STATS_SIGNAL (dump on a signal), KMM_STATS_INTERVAL (snapshots).
+ */
+#ifndef KMM_STATS_STATS_H
+#define KMM_STATS_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../base/options.h"
+#include "../buddy/mmzone.h"
+#include "../slab/slab.h"
+#include "../vmalloc/vmalloc.h"
+#include "seq_buf.h"
+
+struct zone_stats {
+	bool present;
+	unsigned long start_pfn;
+	unsigned long spanned_pages;
+	unsigned long free_blocks[NR_PAGE_ORDERS]; /* what buddyinfo shows */
+	unsigned long nr_free_pages;               /* the sum of those */
+	unsigned long nr_reported_pages;           /* of those, given back to the OS */
+	unsigned long nr_pcp_pages;                /* on the per-CPU lists */
+	unsigned long nr_in_transit;               /* between a per-CPU list and the zone */
+	unsigned long nr_slab_pages;               /* in slabs of any cache */
+	unsigned long hugetlb_pages;               /* backed by the hugetlb pool */
+	struct page_alloc_events events;           /* zone and per-CPU lists together */
+	unsigned long pcp_alloc;                   /* of events.pgalloc: per-CPU list hits */
+	unsigned long pcp_free;                    /* of events.pgfree: onto a per-CPU list */
+	unsigned long numa_miss, numa_foreign;
+};
+
+struct kmm_stats {
+	int pid;
+	const char *reason;   /* "exit", "signal", "interval" or "call" */
+	uint64_t time_ms;     /* wall clock */
+	uint64_t uptime_ms;   /* since kmm started */
+	unsigned long rss_kb; /* the process's resident memory (/proc/self/statm), 0 if unknown */
+	/* False when another thread held the slab thread list: live threads' slab counts missing.
+	 */
+	bool slab_complete;
+	struct zone_stats zone[MAX_NUMNODES];
+	struct kmem_cache_stats slab[KMM_MAX_CACHES];
+	struct vmalloc_info vmalloc;
+};
+
+/* os_now_ms() when kmm started, for uptime. */
+extern uint64_t kmm_stats_start_ms;
+
+/* Fill @st from the allocator's counters, without taking a lock that could be held. */
+void kmm_stats_collect(struct kmm_stats *st, const char *reason);
+
+/* Print the sections @what (STATS_* bits) of @st: the kernel's text formats. */
+void kmm_stats_print_proc(struct seq_buf *m, const struct kmm_stats *st, unsigned int what);
+
+/* The same numbers as one line of JSON. */
+void kmm_stats_print_json(struct seq_buf *m, const struct kmm_stats *st, unsigned int what);
+
+/*
+ * Rows shared by the text and JSON forms: meminfo in kB, vmstat as counts. Fill @rows
+ * (room for MAX_STAT_ROWS) and return how many.
+ */
+struct stat_row {
+	const char *name;
+	unsigned long value;
+};
+#define MAX_STAT_ROWS 96
+int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows);
+int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows);
+
+/* One cache's line of /proc/slabinfo (the kernel's struct slabinfo). */
+struct slabinfo {
+	unsigned long active_objs, num_objs, active_slabs, num_slabs;
+	unsigned int objects_per_slab, pages_per_slab, objsize;
+};
+void kmm_stats_slabinfo(const struct kmm_stats *st, int id, struct slabinfo *info);
+
+/*
+ * Read the KMM_STATS* options, catch the signal, register the exit dump. Called once
+ * kmm is initialized; the snapshot thread starts from kmm_stats_start().
+ */
+void kmm_stats_init(void);
+void kmm_stats_start(void);
+void kmm_stats_fork_prepare(void);
+void kmm_stats_fork_parent(void);
+void kmm_stats_fork_child(void);
+
+#endif /* KMM_STATS_STATS_H */
