@@ -1,0 +1,129 @@
+/*
+ * A workload whose statistics are known: run by test_stats.py with KMM_STATS=all, it
+ * prints the numbers the dumps must show, and the script checks them.
+ *
+ *   - a dedicated cache "stats_test" (200-byte objects): the main thread allocates
+ *     MAIN_OBJECTS, NR_THREADS threads allocate THREAD_OBJECTS each and exit, and the
+ *     main thread frees every other object of theirs (remote frees into slabs the
+ *     exited threads gave back) and a third of its own;
+ *   - one live vmalloc area of VMALLOC_BYTES, one freed;
+ *   - an order-5 block from the page allocator, kept, and one block of each order
+ *     allocated and freed;
+ *   - a dump through kmm_stats_dump() in the middle, to the file named by argv[1];
+ *   - a fork whose child allocates CHILD_OBJECTS more and exits: its own dump.
+ *
+ * Output: "live <n>" (objects of stats_test live at exit), "child_live <n>",
+ * "call_live <n>" (live when kmm_stats_dump ran), "allocs <n>", "frees <n>" (of
+ * stats_test, by the parent) and "pid <n>".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kmm/kmm.h>
+
+#define MAIN_OBJECTS   10000
+#define THREAD_OBJECTS 3000
+#define NR_THREADS     4
+#define CHILD_OBJECTS  100
+#define VMALLOC_BYTES  (16UL << 20)
+
+static struct kmm_cache *cache;
+static void *thread_objects[NR_THREADS][THREAD_OBJECTS];
+
+#define FAIL(...)                                                \
+	do {                                                     \
+		fprintf(stderr, "stats_workload: " __VA_ARGS__); \
+		fputc('\n', stderr);                             \
+		exit(1);                                         \
+	} while (0)
+
+static void *allocate_and_exit(void *arg)
+{
+	void **objs = arg;
+
+	for (int i = 0; i < THREAD_OBJECTS; i++) {
+		objs[i] = kmm_cache_alloc(cache);
+		if (!objs[i])
+			FAIL("kmm_cache_alloc failed in a thread");
+		memset(objs[i], 0x5a, 200);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static void *objs[MAIN_OBJECTS];
+	pthread_t threads[NR_THREADS];
+	long live = 0;
+	void *area, *gone, *pages;
+	int fd, status;
+	pid_t child;
+
+	if (argc != 2)
+		FAIL("usage: stats_workload CALL_DUMP_FILE");
+	cache = kmm_cache_create("stats_test", 200, 8, 0, NULL);
+	if (!cache)
+		FAIL("kmm_cache_create: %s", strerror(errno));
+	for (int i = 0; i < MAIN_OBJECTS; i++) {
+		objs[i] = kmm_cache_alloc(cache);
+		if (!objs[i])
+			FAIL("kmm_cache_alloc failed");
+	}
+	live += MAIN_OBJECTS;
+	for (int t = 0; t < NR_THREADS; t++)
+		if (pthread_create(&threads[t], NULL, allocate_and_exit, thread_objects[t]) != 0)
+			FAIL("pthread_create failed");
+	for (int t = 0; t < NR_THREADS; t++)
+		pthread_join(threads[t], NULL);
+	live += NR_THREADS * THREAD_OBJECTS;
+	for (int t = 0; t < NR_THREADS; t++)
+		for (int i = 0; i < THREAD_OBJECTS; i += 2, live--)
+			kmm_cache_free(cache, thread_objects[t][i]);
+	for (int i = 0; i < MAIN_OBJECTS; i += 3, live--)
+		kmm_cache_free(cache, objs[i]);
+
+	area = kmm_vmalloc(VMALLOC_BYTES);
+	gone = kmm_vmalloc(VMALLOC_BYTES / 2);
+	pages = kmm_alloc_pages(5);
+	if (!area || !gone || !pages)
+		FAIL("kmm_vmalloc or kmm_alloc_pages failed");
+	memset(area, 1, VMALLOC_BYTES);
+	kmm_vfree(gone);
+	/* Blocks of every order through the per-CPU lists and the zone, freed again. */
+	for (unsigned int order = 0; order <= 10; order++)
+		kmm_free_pages(kmm_alloc_pages(order), order);
+
+	if (kmm_stats_dump(1, "pagetypeinfo") != -1 || errno != EINVAL)
+		FAIL("kmm_stats_dump with a bad list: expected -1 and EINVAL");
+	fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || kmm_stats_dump(fd, "slabinfo,meminfo,json") != 0)
+		FAIL("kmm_stats_dump to %s: %s", argv[1], strerror(errno));
+	close(fd);
+	printf("call_live %ld\n", live);
+
+	fflush(stdout);
+	child = fork();
+	if (child < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (child == 0) {
+		for (int i = 0; i < CHILD_OBJECTS; i++)
+			if (!kmm_cache_alloc(cache))
+				FAIL("kmm_cache_alloc failed in the child");
+		exit(0); /* the child's dump, with CHILD_OBJECTS more objects live */
+	}
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status))
+		FAIL("the child failed: status %d", status);
+	printf("child_live %ld\n", live + CHILD_OBJECTS);
+	printf("live %ld\n", live);
+	printf("allocs %d\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS);
+	printf("frees %ld\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS - live);
+	printf("pid %d\n", (int)getpid());
+	return 0;
+}
