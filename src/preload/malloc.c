@@ -65,7 +65,7 @@ KMM_EXPORT void *malloc(size_t size)
 	if (unlikely(!obj))
 		return malloc_refill(&kmem_caches[index], c);
 	c->freelist = get_freepointer(&kmem_caches[index], obj);
-	slab_stat(c, ALLOC_FASTPATH);
+	slab_stat(index, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -95,7 +95,7 @@ KMM_EXPORT void free(void *ptr)
 					goto slow; /* a double free, reported there */
 				set_freepointer(s, ptr, c->freelist);
 				c->freelist = ptr;
-				slab_stat(c, FREE_FASTPATH);
+				slab_stat(s->id, FREE_FASTPATH);
 				return;
 			}
 			slab_free_remote(s, slab, ptr);

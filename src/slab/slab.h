@@ -100,11 +100,26 @@ struct kmem_cache {
 struct kmem_cache_cpu {
 	void *freelist;    /* objects of @slab that only this thread may take */
 	struct page *slab; /* the thread's active (frozen) slab */
-	/* Written by this thread only; read by the statistics of others without a lock. */
-	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS];
-} ____cacheline_aligned;
+};
 
 extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
+        __attribute__((tls_model("initial-exec")));
+
+/*
+ * A thread's SLUB statistics, every cache's. They sit in a page of their own that the
+ * thread gets when it first takes a slab, not in TLS: libkmm's initial-exec TLS must
+ * stay small enough for dlopen (glibc keeps under 2 KiB of static TLS for libraries
+ * loaded late, and kmem_cache_cpus takes 1.5 KiB of it). Written by the owning thread
+ * only, read by the statistics of others without a lock. A thread without a page
+ * points at a shared sink: its slow-path events count in the cache instead
+ * (slab_stat_slow), and its fast path is only reached through __slab_alloc, which
+ * gives it the page (short of memory, the counts in the sink are lost).
+ */
+struct slab_thread_stats {
+	unsigned long stat[KMM_MAX_CACHES][NR_SLUB_STAT_CPU_ITEMS];
+};
+
+extern __thread struct slab_thread_stats *slab_thread_stats
         __attribute__((tls_model("initial-exec")));
 
 /*
@@ -128,9 +143,9 @@ static __always_inline void set_freepointer(const struct kmem_cache *s, void *ob
 	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
 }
 
-static __always_inline void slab_stat(struct kmem_cache_cpu *c, enum slub_stat_item si)
+static __always_inline void slab_stat(unsigned int id, enum slub_stat_item si)
 {
-	c->stat[si]++;
+	slab_thread_stats->stat[id][si]++;
 }
 
 /* page->counters, field by field. */
@@ -192,7 +207,7 @@ static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *
 {
 	if (single_threaded()) {
 		/* The only thread allocated @obj, so it is registered: its counts are seen. */
-		slab_stat(&kmem_cache_cpus[s->id], FREE_SLOWPATH);
+		slab_stat(s->id, FREE_SLOWPATH);
 		slab_free_single(s, slab, obj);
 	} else {
 		__slab_free(s, slab, obj);
@@ -207,7 +222,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 	if (unlikely(!obj))
 		return __slab_alloc(s, c);
 	c->freelist = get_freepointer(s, obj);
-	slab_stat(c, ALLOC_FASTPATH);
+	slab_stat(s->id, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -222,7 +237,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 			slab_double_free(s, caller, obj);
 		set_freepointer(s, obj, c->freelist);
 		c->freelist = obj;
-		slab_stat(c, FREE_FASTPATH);
+		slab_stat(s->id, FREE_FASTPATH);
 		return;
 	}
 	slab_free_remote(s, slab, obj);

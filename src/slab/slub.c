@@ -26,6 +26,11 @@ struct kmem_cache kmem_caches[KMM_MAX_CACHES];
 __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
 
+static struct slab_thread_stats slab_stats_sink;
+__thread struct slab_thread_stats *slab_thread_stats __attribute__((tls_model("initial-exec"))) =
+        &slab_stats_sink;
+_Static_assert(sizeof(struct slab_thread_stats) <= PAGE_SIZE, "a thread's stats fit a page");
+
 static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
 
 /*
@@ -36,6 +41,7 @@ static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
 struct slab_thread {
 	struct list_head list;
 	struct kmem_cache_cpu *cpus;
+	struct slab_thread_stats *stats; /* its own page, or the sink */
 	bool registered;
 	bool exiting; /* its exit flush has run: it must cache nothing from now on */
 };
@@ -88,14 +94,14 @@ static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si
 }
 
 /*
- * A per-thread event on a slow path. A thread that is not on the thread list (it only
- * ever freed, or its exit flush has run) counts in the cache, or its count would never
- * be seen.
+ * A per-thread event on a slow path. A thread without a statistics page (it only ever
+ * freed, its exit flush has run, or no page was free) counts in the cache, or its
+ * count would never be seen.
  */
 static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
 {
-	if (likely(this_slab_thread.registered))
-		slab_stat(&kmem_cache_cpus[s->id], si);
+	if (likely(slab_thread_stats != &slab_stats_sink))
+		slab_stat(s->id, si);
 	else
 		slab_stat_atomic(s, si);
 }
@@ -201,8 +207,13 @@ static void slab_thread_register(void)
 {
 	struct slab_thread *t = &this_slab_thread;
 
+	struct page *page = __alloc_pages(0, numa_node_id());
+
 	t->registered = true;
 	t->cpus = kmem_cache_cpus;
+	/* Fresh pages may hold a former owner's data; a missing page costs only speed. */
+	t->stats = page ? memset(page_address(page), 0, PAGE_SIZE) : &slab_stats_sink;
+	slab_thread_stats = t->stats;
 	kmm_lock(&slab_threads_lock);
 	list_add(&t->list, &slab_threads);
 	kmm_unlock(&slab_threads_lock);
@@ -386,16 +397,19 @@ void flush_cpu_slab(struct kmem_cache *s)
  */
 static void fold_thread_stats(struct slab_thread *t)
 {
-	for (int i = 0; i < KMM_MAX_CACHES; i++) {
-		struct kmem_cache_cpu *c = &t->cpus[i];
+	struct slab_thread_stats *stats = t->stats;
 
-		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
-			if (c->stat[si])
-				__atomic_add_fetch(&kmem_caches[i].stat[si], c->stat[si],
+	if (stats == &slab_stats_sink)
+		return;
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
+			if (stats->stat[i][si])
+				__atomic_add_fetch(&kmem_caches[i].stat[si], stats->stat[i][si],
 				                   __ATOMIC_RELAXED);
-			c->stat[si] = 0;
-		}
-	}
+	t->stats = &slab_stats_sink;
+	if (t == &this_slab_thread)
+		slab_thread_stats = &slab_stats_sink;
+	__free_pages(virt_to_page(stats), 0);
 }
 
 static void slab_thread_exit(void *arg)
@@ -527,7 +541,7 @@ static void reset_stats(struct kmem_cache *s)
 	kmm_lock(&slab_threads_lock);
 	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
 	list_for_each_entry(t, &slab_threads, list)
-		memset(t->cpus[s->id].stat, 0, sizeof(t->cpus[s->id].stat));
+		memset(t->stats->stat[s->id], 0, sizeof(t->stats->stat[s->id]));
 	kmm_unlock(&slab_threads_lock);
 }
 
@@ -649,7 +663,7 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	list_for_each_entry(t, &slab_threads, list)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(t->cpus[i].stat[si]);
+				stats[i].stat[si] += READ_ONCE(t->stats->stat[i][si]);
 	kmm_unlock(&slab_threads_lock);
 	return true;
 }
