@@ -60,7 +60,7 @@ KMM_EXPORT void *malloc(size_t size)
 	if (unlikely(size > KMALLOC_SMALL_MAX))
 		return malloc_slow(size);
 	index = kmalloc_size_index_small[(size + 15) >> 4];
-	c = &kmem_cache_cpus[index];
+	c = &cpu_slab.cpu[index];
 	obj = c->freelist;
 	if (unlikely(!obj))
 		return malloc_refill(&kmem_caches[index], c);
@@ -86,7 +86,7 @@ KMM_EXPORT void free(void *ptr)
 
 		if (likely(slab)) {
 			struct kmem_cache *s = slab->slab_cache;
-			struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+			struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
 
 			if (unlikely(!slab_object_valid(s, slab, ptr)))
 				goto slow; /* reported there */

@@ -102,25 +102,32 @@ struct kmem_cache_cpu {
 	struct page *slab; /* the thread's active (frozen) slab */
 };
 
-extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
-        __attribute__((tls_model("initial-exec")));
-
 /*
  * A thread's SLUB statistics, every cache's. They sit in a page of their own that the
  * thread gets when it first takes a slab, not in TLS: libkmm's initial-exec TLS must
  * stay small enough for dlopen (glibc keeps under 2 KiB of static TLS for libraries
- * loaded late, and kmem_cache_cpus takes 1.5 KiB of it). Written by the owning thread
+ * loaded late, and the freelists take 1.5 KiB of it). Written by the owning thread
  * only, read by the statistics of others without a lock. A thread without a page
  * points at a shared sink: its slow-path events count in the cache instead
  * (slab_stat_slow), and its fast path is only reached through __slab_alloc, which
  * gives it the page (short of memory, the counts in the sink are lost).
  */
 struct slab_thread_stats {
-	unsigned long stat[KMM_MAX_CACHES][NR_SLUB_STAT_CPU_ITEMS];
+	/* By item first: the fast path's increment is one instruction, indexed by cache id. */
+	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS][KMM_MAX_CACHES];
 };
 
-extern __thread struct slab_thread_stats *slab_thread_stats
-        __attribute__((tls_model("initial-exec")));
+/*
+ * All of a thread's slab state in one TLS block: the fast paths reach every part of it
+ * from one thread-pointer offset (each TLS variable of a shared library costs a load of
+ * its offset).
+ */
+struct cpu_slab {
+	struct kmem_cache_cpu cpu[KMM_MAX_CACHES];
+	struct slab_thread_stats *stats;
+};
+
+extern __thread struct cpu_slab cpu_slab __attribute__((tls_model("initial-exec")));
 
 /*
  * Free pointers live in free objects (the one piece of metadata inside the memory it
@@ -145,7 +152,7 @@ static __always_inline void set_freepointer(const struct kmem_cache *s, void *ob
 
 static __always_inline void slab_stat(unsigned int id, enum slub_stat_item si)
 {
-	slab_thread_stats->stat[id][si]++;
+	cpu_slab.stats->stat[si][id]++;
 }
 
 /* page->counters, field by field. */
@@ -216,7 +223,7 @@ static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *
 
 static __always_inline void *slab_alloc(struct kmem_cache *s)
 {
-	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+	struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
 	void *obj = c->freelist;
 
 	if (unlikely(!obj))
@@ -230,7 +237,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *obj,
                                       const char *caller)
 {
-	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+	struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
 
 	if (likely(slab == c->slab)) {
 		if (unlikely(obj == c->freelist))

@@ -23,12 +23,9 @@
 #include "../init.h"
 
 struct kmem_cache kmem_caches[KMM_MAX_CACHES];
-__thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
-        __attribute__((tls_model("initial-exec")));
-
 static struct slab_thread_stats slab_stats_sink;
-__thread struct slab_thread_stats *slab_thread_stats __attribute__((tls_model("initial-exec"))) =
-        &slab_stats_sink;
+__thread struct cpu_slab cpu_slab
+        __attribute__((tls_model("initial-exec"))) = {.stats = &slab_stats_sink};
 _Static_assert(sizeof(struct slab_thread_stats) <= PAGE_SIZE, "a thread's stats fit a page");
 
 static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
@@ -100,7 +97,7 @@ static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si
  */
 static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
 {
-	if (likely(slab_thread_stats != &slab_stats_sink))
+	if (likely(cpu_slab.stats != &slab_stats_sink))
 		slab_stat(s->id, si);
 	else
 		slab_stat_atomic(s, si);
@@ -210,10 +207,10 @@ static void slab_thread_register(void)
 	struct page *page = __alloc_pages(0, numa_node_id());
 
 	t->registered = true;
-	t->cpus = kmem_cache_cpus;
+	t->cpus = cpu_slab.cpu;
 	/* Fresh pages may hold a former owner's data; a missing page costs only speed. */
 	t->stats = page ? memset(page_address(page), 0, PAGE_SIZE) : &slab_stats_sink;
-	slab_thread_stats = t->stats;
+	cpu_slab.stats = t->stats;
 	kmm_lock(&slab_threads_lock);
 	list_add(&t->list, &slab_threads);
 	kmm_unlock(&slab_threads_lock);
@@ -230,7 +227,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	if (unlikely(!kmm_ensure_init()))
 		return NULL;
 	/* Before initialization every cache's id read 0: find the right slot now. */
-	c = &kmem_cache_cpus[s->id];
+	c = &cpu_slab.cpu[s->id];
 	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
 	if (c->slab) {
@@ -381,7 +378,7 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 
 void flush_cpu_slab(struct kmem_cache *s)
 {
-	flush_cpu(s, &kmem_cache_cpus[s->id]);
+	flush_cpu(s, &cpu_slab.cpu[s->id]);
 }
 
 /* ---- thread exit and fork -------------------------------------------------------------- */
@@ -403,12 +400,12 @@ static void fold_thread_stats(struct slab_thread *t)
 		return;
 	for (int i = 0; i < KMM_MAX_CACHES; i++)
 		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-			if (stats->stat[i][si])
-				__atomic_add_fetch(&kmem_caches[i].stat[si], stats->stat[i][si],
+			if (stats->stat[si][i])
+				__atomic_add_fetch(&kmem_caches[i].stat[si], stats->stat[si][i],
 				                   __ATOMIC_RELAXED);
 	t->stats = &slab_stats_sink;
 	if (t == &this_slab_thread)
-		slab_thread_stats = &slab_stats_sink;
+		cpu_slab.stats = &slab_stats_sink;
 	__free_pages(virt_to_page(stats), 0);
 }
 
@@ -541,7 +538,8 @@ static void reset_stats(struct kmem_cache *s)
 	kmm_lock(&slab_threads_lock);
 	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
 	list_for_each_entry(t, &slab_threads, list)
-		memset(t->stats->stat[s->id], 0, sizeof(t->stats->stat[s->id]));
+		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
+			t->stats->stat[si][s->id] = 0;
 	kmm_unlock(&slab_threads_lock);
 }
 
@@ -663,7 +661,7 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	list_for_each_entry(t, &slab_threads, list)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(t->stats->stat[i][si]);
+				stats[i].stat[si] += READ_ONCE(t->stats->stat[si][i]);
 	kmm_unlock(&slab_threads_lock);
 	return true;
 }
