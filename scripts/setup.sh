@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian 12 machine (as root) to build kmm, build it, and run kmm's main
-# job on a real program: python3 under LD_PRELOAD=libkmm.so, with the zones reported.
+# job on a real program: python3 under LD_PRELOAD=libkmm.so, with the zones reported,
+# then under `kmm run`, with what kmm saw shown as slabtop would.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-	build-essential cmake git ca-certificates python3 perl \
+	build-essential cmake git ca-certificates python3 python3-matplotlib perl \
 	libbenchmark-dev clang-format >/dev/null
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -34,3 +35,9 @@ echo "  as on virtual machines whose host backs guest memory lazily: see KMM_THP
 LD_PRELOAD="$PWD/build/libkmm.so" KMM_THP=off PYTHONMALLOC=malloc python3 -c "$workload"
 echo "  glibc:"
 PYTHONMALLOC=malloc python3 -c "$workload"
+echo
+echo "== the same under 'build/kmm run' (statistics in the kernel's /proc formats), then"
+echo "== 'build/kmm top' on the snapshot file it wrote"
+stats=$(mktemp -d)/python3.%p.stats
+PYTHONMALLOC=malloc build/kmm run --interval=200 --file="$stats" -- /usr/bin/python3 -c "$workload"
+build/kmm top --once "$(ls "$(dirname "$stats")"/python3.*.stats | head -1)" | head -n 24

@@ -9,7 +9,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 		build-essential cmake git ca-certificates python3 perl binutils \
-		clang-format sqlite3 redis-server redis-tools libbenchmark-dev >/dev/null
+		clang-format sqlite3 redis-server redis-tools libbenchmark-dev \
+		python3-matplotlib >/dev/null
 fi
 
 # The benchmarks are built for the suite's smoke test (bench_smoke), which runs them once.

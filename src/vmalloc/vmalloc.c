@@ -533,13 +533,22 @@ void vmalloc_collect_info(struct vmalloc_info *info)
 	if (!vmalloc_bytes)
 		return;
 	for (unsigned long i = 0; i < nr_chunks; i++) {
-		struct vmap_area *va = READ_ONCE(chunk_area[i]);
+		struct vmap_area *va;
 
-		if (va) {
-			info->nr_areas++;
-			info->used_bytes += READ_ONCE(va->size);
+		/* A window is mostly free: 64 free chunks at a time. */
+		if (i % 64 == 0 && i + 64 <= nr_chunks && !READ_ONCE(chunk_bitmap[i / 64])) {
+			run += 64;
+			i += 63;
+		} else if (chunk_taken(i)) {
+			run = 0;
+			va = READ_ONCE(chunk_area[i]);
+			if (va) {
+				info->nr_areas++;
+				info->used_bytes += READ_ONCE(va->size);
+			}
+		} else {
+			run++;
 		}
-		run = chunk_taken(i) ? 0 : run + 1;
 		if (run > info->largest_free_chunks)
 			info->largest_free_chunks = run;
 	}
