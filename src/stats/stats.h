@@ -7,7 +7,9 @@
  * thread's kmem_cache_cpu (src/slab), in the vmalloc area under its lock. A dump takes
  * one snapshot of them all (struct kmm_stats) without taking a lock, so that it can
  * run in a signal handler that interrupted malloc, and every format prints from that
- * one snapshot, so the sections of a dump agree with each other.
+ * one snapshot, so the sections of a dump agree with each other (zoneinfo's per-CPU
+ * list lengths alone are read as it prints them: up to KMM_MAX_CPUS of them per zone
+ * would not fit a static snapshot).
  *
  * Configuration (src/base/options.h): KMM_STATS (what), KMM_STATS_FILE (where; %p is
  * the pid), KMM_STATS_SIGNAL (dump on a signal), KMM_STATS_INTERVAL (snapshots).
