@@ -80,7 +80,12 @@ struct page {
 	};
 	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
 	int _refcount;      /* 1 on the head of an allocated block, 0 everywhere else */
-	unsigned long reserved;
+	/*
+	 * Head of an allocated block that grew in place past the largest order: the
+	 * max-order blocks it spans (the kernel keeps a gigantic folio's size in its head
+	 * too). 0 on every other page.
+	 */
+	unsigned long contig_blocks;
 };
 
 _Static_assert(sizeof(struct page) == 64, "struct page should stay one cache line");

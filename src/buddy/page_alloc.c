@@ -510,6 +510,111 @@ bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new
 	return free_above;
 }
 
+/*
+ * The lower end of a resident free max-order block when the zone has one: the upper
+ * halves stay on the free lists, and the block can grow over them later. A block that
+ * was given back to the OS is not split for room: touching any of it would fault in a
+ * whole huge page that a best fit elsewhere does not need.
+ */
+static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
+{
+	struct free_area *area = &zone->free_area[MAX_PAGE_ORDER];
+	struct page *page;
+
+	kmm_lock(&zone->lock);
+	page = list_empty(&area->free_list)
+	               ? NULL
+	               : list_first_entry(&area->free_list, struct page, buddy_list);
+	if (page && !PageReported(page)) { /* resident blocks sit at the head */
+		del_page_from_free_list(page, zone, MAX_PAGE_ORDER);
+		expand(zone, page, order, MAX_PAGE_ORDER, false);
+	} else {
+		page = __rmqueue(zone, order);
+	}
+	kmm_unlock(&zone->lock);
+	return page;
+}
+
+struct page *alloc_pages_to_grow(unsigned int order, int preferred_nid)
+{
+	struct zone *preferred = node_zones[preferred_nid];
+
+	for (int i = 0; i < preferred->nr_zonelist; i++) {
+		struct page *page = rmqueue_to_grow(preferred->zonelist[i], order);
+
+		if (page) {
+			prep_new_page(page, order);
+			return page;
+		}
+	}
+	return __alloc_pages(order, preferred_nid);
+}
+
+void shrink_pages_in_place(struct page *page, unsigned int order, unsigned int new_order)
+{
+	struct zone *zone = page_zone(page);
+	unsigned long pfn = page_to_pfn(page);
+	uint64_t now = os_now_ms();
+
+	page->order = new_order;
+	if (!new_order)
+		ClearPageHead(page);
+	kmm_lock(&zone->lock);
+	/* Each upper half's buddy is the block itself, so none of them merges. */
+	for (unsigned int o = new_order; o < order; o++)
+		__free_one_page(pfn_to_page(pfn + (1UL << o)), pfn + (1UL << o), zone, o, now,
+		                false);
+	kmm_unlock(&zone->lock);
+	page_reporting_poll(now);
+}
+
+/*
+ * The max-order block at @pfn is free, bringing it into service first when it is the
+ * zone's next deferred block. Called with zone->lock held.
+ */
+static bool max_order_block_free(struct zone *zone, unsigned long pfn)
+{
+	if (pfn >= zone_end_pfn(zone))
+		return false;
+	if (pfn >= zone->first_deferred_pfn && !deferred_grow_zone(zone))
+		return false;
+	return page_is_buddy(pfn_to_page(pfn), MAX_PAGE_ORDER);
+}
+
+bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned long new_nr_blocks)
+{
+	struct zone *zone = page_zone(page);
+	unsigned long first = page_to_pfn(page) + (nr_blocks << MAX_PAGE_ORDER);
+	unsigned long end = page_to_pfn(page) + (new_nr_blocks << MAX_PAGE_ORDER), pfn;
+	bool free_above = true;
+
+	kmm_lock(&zone->lock);
+	for (pfn = first; pfn < end && free_above; pfn += MAX_ORDER_NR_PAGES)
+		free_above = max_order_block_free(zone, pfn);
+	if (free_above)
+		for (pfn = first; pfn < end; pfn += MAX_ORDER_NR_PAGES)
+			del_page_from_free_list(pfn_to_page(pfn), zone, MAX_PAGE_ORDER);
+	kmm_unlock(&zone->lock);
+	return free_above;
+}
+
+void free_contig_range(struct page *page, unsigned long nr_blocks)
+{
+	struct zone *zone = page_zone(page);
+	uint64_t now = os_now_ms();
+
+	kmm_lock(&zone->lock);
+	for (unsigned long i = nr_blocks; i-- > 0;) {
+		struct page *block = page + (i << MAX_PAGE_ORDER);
+
+		block->_refcount = 0;
+		ClearPageHead(block);
+		__free_one_page(block, page_to_pfn(block), zone, MAX_PAGE_ORDER, now, false);
+	}
+	kmm_unlock(&zone->lock);
+	page_reporting_poll(now);
+}
+
 void drain_zone_pages(struct zone *zone)
 {
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {

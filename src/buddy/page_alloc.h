@@ -35,6 +35,31 @@ void __free_pages_released(struct page *page, unsigned int order);
  */
 bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new_order);
 
+/*
+ * Allocate 2^@order frames for a block that is expected to grow (realloc): the lower end
+ * of a free max-order block when there is one, so grow_pages_in_place and then
+ * grow_contig_in_place find free buddies above it. Otherwise as __alloc_pages.
+ */
+struct page *alloc_pages_to_grow(unsigned int order, int preferred_nid);
+
+/* Shrink an allocated block of @order to @new_order where it stands: its upper halves go free. */
+void shrink_pages_in_place(struct page *page, unsigned int order, unsigned int new_order);
+
+/*
+ * Grow a run of @nr_blocks allocated max-order blocks (its head @page) to @new_nr_blocks
+ * over the free max-order blocks after it, where it stands (the kernel's
+ * alloc_contig_range, in place). False, and nothing taken, when any of them is not free
+ * or past the zone's end.
+ */
+bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned long new_nr_blocks);
+
+/*
+ * Free @nr_blocks max-order blocks from @page on, the last first, so that the first one
+ * is at the head of the free list: the next growing block starts there again, with the
+ * others still free after it.
+ */
+void free_contig_range(struct page *page, unsigned long nr_blocks);
+
 /* Return every per-CPU list's pages to their zones (memory is short, or a trim). */
 void drain_all_pages(void);
 

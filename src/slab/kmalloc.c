@@ -85,6 +85,52 @@ void *kmalloc_large(size_t size, size_t align)
 	return page_address(page);
 }
 
+/*
+ * realloc moves a block of at least this order to the start of a free max-order block,
+ * where it can keep growing without a copy. Smaller ones take the best fit: copying
+ * them costs less than the memory a split max-order block leaves around them (2.5 %
+ * more peak RSS in the python3 benchmark when every move got room).
+ */
+#define KREALLOC_ROOM_ORDER 6
+
+/* A large block for realloc to move a block of @size into. */
+static void *kmalloc_large_to_grow(size_t size)
+{
+	unsigned int order = get_order(size);
+	struct page *page;
+
+	if (order < KREALLOC_ROOM_ORDER)
+		return kmalloc_large(size, PAGE_SIZE);
+	if (order > MAX_PAGE_ORDER)
+		return vmalloc_aligned(size, PAGE_SIZE);
+	page = alloc_pages_to_grow(order, numa_node_id());
+	if (unlikely(!page)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	SetPageLargeKmalloc(page);
+	return page_address(page);
+}
+
+/* Frames of a large kmalloc block: one buddy block, or a run of max-order blocks. */
+static unsigned long large_kmalloc_pages(const struct page *page)
+{
+	return page->contig_blocks ? page->contig_blocks << MAX_PAGE_ORDER : 1UL << page->order;
+}
+
+static void free_large_kmalloc(struct page *page)
+{
+	unsigned long blocks = page->contig_blocks;
+
+	ClearPageLargeKmalloc(page);
+	if (blocks) {
+		page->contig_blocks = 0;
+		free_contig_range(page, blocks);
+	} else {
+		__free_pages(page, page->order);
+	}
+}
+
 void *kmalloc(size_t size)
 {
 	void *obj;
@@ -148,8 +194,7 @@ void kfree_caller(const void *obj, const char *caller)
 		slab_free(page->slab_cache, page, (void *)(uintptr_t)obj, caller);
 		break;
 	case KMALLOC_LARGE:
-		ClearPageLargeKmalloc(page);
-		__free_pages(page, page->order);
+		free_large_kmalloc(page);
 		break;
 	case KMALLOC_VMALLOC:
 		vfree_caller(obj, caller);
@@ -165,7 +210,7 @@ size_t ksize_caller(const void *obj, const char *caller)
 	case KMALLOC_SLAB:
 		return page->slab_cache->object_size;
 	case KMALLOC_LARGE:
-		return PAGE_SIZE << page->order;
+		return large_kmalloc_pages(page) << PAGE_SHIFT;
 	case KMALLOC_VMALLOC:
 		return vmalloc_size(obj);
 	}
@@ -173,41 +218,100 @@ size_t ksize_caller(const void *obj, const char *caller)
 }
 
 /*
- * Grow a large kmalloc block over the free blocks above it, where it stands: no copy.
- * NULL when they are taken, or when the new size is past the largest order (a move to
- * vmalloc then copies: moving the pages instead would leave the zone's range empty,
- * and the next block there would fault them in again).
+ * Frames a large block of @size takes: a power of two up to the largest order, whole
+ * max-order blocks above it.
  */
-static void *krealloc_large_in_place(struct page *page, void *obj, size_t size)
+static unsigned long large_kmalloc_pages_for(size_t size)
 {
-	unsigned int order = get_order(size);
+	unsigned long pages = ALIGN_UP(size, PAGE_SIZE) >> PAGE_SHIFT;
 
-	if (order <= MAX_PAGE_ORDER && grow_pages_in_place(page, page->order, order))
-		return obj;
-	return NULL;
+	if (pages > MAX_ORDER_NR_PAGES)
+		return ALIGN_UP(pages, MAX_ORDER_NR_PAGES);
+	return 1UL << get_order(size);
 }
 
+/*
+ * Grow a large block over the free blocks above it: its buddies up to the largest
+ * order, then the max-order blocks after it. No copy. False when one of them is taken;
+ * the block may then have grown part of the way, which its owner does not see.
+ */
+static bool grow_large_in_place(struct page *page, unsigned long pages, unsigned long new_pages)
+{
+	unsigned long blocks;
+
+	/*
+	 * A block that got no room moves when it reaches the orders that get it: a copy of
+	 * at most 128 KiB now, where growing in place as far as luck goes would copy
+	 * megabytes when the luck ends.
+	 */
+	if (pages < 1UL << KREALLOC_ROOM_ORDER && new_pages >= 1UL << KREALLOC_ROOM_ORDER)
+		return false;
+	if (pages < MAX_ORDER_NR_PAGES) {
+		unsigned int order =
+		        (unsigned int)__builtin_ctzl(min_ul(new_pages, MAX_ORDER_NR_PAGES));
+
+		if (!grow_pages_in_place(page, page->order, order))
+			return false;
+		pages = 1UL << order;
+	}
+	if (new_pages <= pages)
+		return true;
+	blocks = new_pages >> MAX_PAGE_ORDER;
+	if (!grow_contig_in_place(page, pages >> MAX_PAGE_ORDER, blocks))
+		return false;
+	page->contig_blocks = blocks;
+	return true;
+}
+
+/* Give back the frames past @new_pages where the block stands: no copy. */
+static void shrink_large_in_place(struct page *page, unsigned long pages, unsigned long new_pages)
+{
+	if (pages > MAX_ORDER_NR_PAGES) {
+		unsigned long keep = max_ul(new_pages >> MAX_PAGE_ORDER, 1);
+
+		page->contig_blocks = keep > 1 ? keep : 0;
+		free_contig_range(page + (keep << MAX_PAGE_ORDER),
+		                  (pages >> MAX_PAGE_ORDER) - keep);
+		pages = keep << MAX_PAGE_ORDER;
+	}
+	if (new_pages < pages)
+		shrink_pages_in_place(page, page->order, (unsigned int)__builtin_ctzl(new_pages));
+}
+
+static bool resize_large_in_place(struct page *page, size_t size)
+{
+	unsigned long pages = large_kmalloc_pages(page), new_pages = large_kmalloc_pages_for(size);
+
+	if (new_pages > pages)
+		return grow_large_in_place(page, pages, new_pages);
+	shrink_large_in_place(page, pages, new_pages);
+	return true;
+}
+
+/*
+ * Blocks above the slab sizes are resized where they stand when they can be: a large
+ * block over free blocks next to it, a vmalloc area by remapping. Only a move between
+ * kinds, or a large block whose neighbours are taken, copies.
+ */
 void *krealloc_caller(void *obj, size_t size, const char *caller)
 {
 	struct page *page;
 	enum kmalloc_kind kind = kmalloc_classify(obj, caller, &page);
 	size_t old = kind == KMALLOC_SLAB    ? page->slab_cache->object_size
-	             : kind == KMALLOC_LARGE ? PAGE_SIZE << page->order
+	             : kind == KMALLOC_LARGE ? large_kmalloc_pages(page) << PAGE_SHIFT
 	                                     : vmalloc_size(obj);
 	void *new;
 
 	/* A block stays where it is while the new size uses more than half of it. */
 	if (size <= old && (size > old / 2 || old <= 16))
 		return obj;
-	if (kind == KMALLOC_VMALLOC && size > KMALLOC_MAX_LARGE_SIZE)
+	if (kind == KMALLOC_VMALLOC && size > KMALLOC_MAX_CACHE_SIZE)
 		return vrealloc(obj, size);
-	if (kind == KMALLOC_LARGE && size > old) {
-		new = krealloc_large_in_place(page, obj, size);
-		if (new)
-			return new;
-	}
+	if (kind == KMALLOC_LARGE && size > KMALLOC_MAX_CACHE_SIZE &&
+	    resize_large_in_place(page, size))
+		return obj;
 	new = size <= KMALLOC_MAX_CACHE_SIZE ? kmalloc(size < 16 ? 16 : size)
-	                                     : kmalloc_large(size, PAGE_SIZE);
+	                                     : kmalloc_large_to_grow(size);
 	if (!new)
 		return NULL;
 	memcpy(new, obj, old < size ? old : size);

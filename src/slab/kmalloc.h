@@ -4,6 +4,7 @@
  *   size <= 8 KiB     a kmalloc-N slab cache (the kernel's sizes, 8 ... 8192 with 96
  *                     and 192, plus finer classes between them where they save memory)
  *   size <= 4 MiB     a buddy block of its own, the head page marked PG_large_kmalloc
+ *                     (realloc grows it further over the max-order blocks after it)
  *   larger            a vmalloc area (src/vmalloc)
  *
  * Every size class except kmalloc-8 is a multiple of 16, so every block the C library
@@ -51,9 +52,10 @@ size_t ksize_caller(const void *obj, const char *caller);
 void *kmalloc_aligned(size_t size, size_t align);
 
 /*
- * Resize: in place while the new size uses more than half of the block, a vmalloc area
- * by remapping, anything else by moving (the old usable size is copied). NULL with
- * errno ENOMEM, the block untouched, on failure.
+ * Resize: in place while the new size uses more than half of the block; above the slab
+ * sizes a large block grows over free blocks next to it (past the largest order too) and
+ * shrinks where it stands, a vmalloc area by remapping; anything else by moving (the old
+ * usable size is copied). NULL with errno ENOMEM, the block untouched, on failure.
  */
 void *krealloc_caller(void *obj, size_t size, const char *caller);
 

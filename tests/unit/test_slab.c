@@ -2,7 +2,8 @@
  * The slab layer: dedicated caches with constructors and alignment, remote frees,
  * partial lists and empty slabs going back to the buddy allocator, thread exit,
  * kmm_cache_destroy with and without live objects, every kmalloc size class, large
- * kmalloc and vmalloc (growing without a copy), double frees.
+ * kmalloc and vmalloc (growing without a copy), realloc resizing blocks where they
+ * stand, double frees.
  * Run with KMM_NUMA_FAKE=1 KMM_ZONE_SIZE=256M.
  */
 #include "../buddy_test.h"
@@ -277,6 +278,93 @@ static void test_large_and_vmalloc(void)
 	kmm_vfree(grown);
 }
 
+static void fill_pattern(unsigned char *p, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		p[i] = (unsigned char)(i * 7 + (i >> 12));
+}
+
+static void check_pattern(const unsigned char *p, size_t to, const char *step)
+{
+	for (size_t i = 0; i < to; i++)
+		CHECK(p[i] == (unsigned char)(i * 7 + (i >> 12)),
+		      "%s: byte %zu expected %#x, got %#x", step, i,
+		      (unsigned char)(i * 7 + (i >> 12)), p[i]);
+}
+
+/* krealloc to @size must keep the block where it is, its contents and the zones intact. */
+static void check_resized_in_place(void *obj, size_t size, size_t usable, size_t kept,
+                                   const char *step)
+{
+	void *got = krealloc_caller(obj, size, "test");
+
+	CHECK(got == obj, "%s: expected the block to stay at %p, got %p", step, obj, got);
+	CHECK(kmm_ksize(obj) == usable, "%s: expected usable size %zu, got %zu", step, usable,
+	      kmm_ksize(obj));
+	check_pattern(obj, kept, step);
+	fill_pattern(obj, 0, usable);
+	check_zones_consistent();
+}
+
+/*
+ * A block realloc moves past 128 KiB goes to the start of a resident free max-order
+ * block, then grows over its buddies and the max-order blocks after it without moving,
+ * and shrinks where it stands; slab to large keeps the contents. Runs first, while the
+ * zone's max-order blocks after the one freed here are free or not yet initialized.
+ */
+static void test_krealloc_in_place(void)
+{
+	unsigned char *p = kmalloc(8000), *q; /* its slab first: it must not split the block */
+	struct page *block = __alloc_pages(MAX_PAGE_ORDER, 0), *page;
+
+	CHECK(block != NULL, "no max-order block");
+	page = block + 2 * MAX_ORDER_NR_PAGES;
+	CHECK(page_to_pfn(page) >= page_zone(block)->first_deferred_pfn,
+	      "the test needs the zone's next max-order blocks unused: pfn %lu is initialized",
+	      page_to_pfn(page));
+	__free_pages(block, MAX_PAGE_ORDER); /* resident: the head of the max-order list */
+	fill_pattern(p, 0, 8000);
+	q = krealloc_caller(p, 300 << 10, "test");
+	CHECK(q == page_address(block),
+	      "realloc to 300 KiB: expected the start of the free max-order block %p, got %p",
+	      page_address(block), (void *)q);
+	check_pattern(q, 8000, "slab to large");
+	fill_pattern(q, 0, 512 << 10);
+	check_resized_in_place(q, 1 << 20, 1 << 20, 512 << 10, "grow to 1 MiB");
+	check_resized_in_place(q, 3 << 20, 4 << 20, 1 << 20, "grow to 3 MiB");
+	check_resized_in_place(q, 10 << 20, 12 << 20, 4 << 20,
+	                       "grow to 10 MiB, past the max order");
+	CHECK(kmalloc_classify(q, "test", &page) == KMALLOC_LARGE && page->contig_blocks == 3,
+	      "a 12 MiB block should span 3 max-order blocks, spans %lu", page->contig_blocks);
+	check_resized_in_place(q, 5 << 20, 8 << 20, 5 << 20, "shrink to 5 MiB");
+	page = virt_to_page(q + (8 << 20));
+	CHECK(PageBuddy(page) && page->order == MAX_PAGE_ORDER,
+	      "the max-order block a shrink gave back should be free: flags %lx, order %u",
+	      page->flags, page->order);
+	check_resized_in_place(q, 300 << 10, 512 << 10, 300 << 10, "shrink to 300 KiB");
+	q = krealloc_caller(q, 5000, "test");
+	CHECK(kmalloc_classify(q, "test", &page) == KMALLOC_SLAB,
+	      "realloc to 5000 B should be a slab object");
+	check_pattern(q, 5000, "large to slab");
+	kmm_kfree(q);
+	check_zones_consistent();
+}
+
+/* A vmalloc area shrinks where it stands, below the largest order too. */
+static void test_vrealloc_shrink_in_place(void)
+{
+	unsigned char *p = kmalloc(6 << 20), *q;
+
+	CHECK(is_vmalloc_addr(p), "kmalloc(6 MiB) should come from vmalloc: %p", (void *)p);
+	fill_pattern(p, 0, 6 << 20);
+	q = krealloc_caller(p, 1 << 20, "test");
+	CHECK(q == p, "shrinking a vmalloc area to 1 MiB: expected it to stay at %p, got %p",
+	      (void *)p, (void *)q);
+	CHECK_EQ(1 << 20, vmalloc_size(q));
+	check_pattern(q, 1 << 20, "vmalloc shrink");
+	kmm_kfree(q);
+}
+
 static long minor_faults(void)
 {
 	struct rusage ru;
@@ -354,6 +442,7 @@ int main(int argc, char **argv)
 	if (argc > 2 && strcmp(argv[1], "--misuse") == 0)
 		return misuse(argv[2]);
 	CHECK(kmm_ensure_init(), "kmm did not initialize");
+	test_krealloc_in_place();
 	test_dedicated_cache();
 	test_remote_frees();
 	test_partial_lists();
@@ -361,6 +450,7 @@ int main(int argc, char **argv)
 	test_kmalloc_classes();
 	test_slab_lookup();
 	test_large_and_vmalloc();
+	test_vrealloc_shrink_in_place();
 	test_lazy_vfree();
 	expect_abort("destroy",
 	             "kmm: kmm_cache_destroy(): cache test-busy still has 2 objects in use");
