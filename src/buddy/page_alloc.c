@@ -531,6 +531,8 @@ static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
 	} else {
 		page = __rmqueue(zone, order);
 	}
+	if (page)
+		zone->events.pgalloc[order]++;
 	kmm_unlock(&zone->lock);
 	return page;
 }
@@ -561,9 +563,11 @@ void shrink_pages_in_place(struct page *page, unsigned int order, unsigned int n
 		ClearPageHead(page);
 	kmm_lock(&zone->lock);
 	/* Each upper half's buddy is the block itself, so none of them merges. */
-	for (unsigned int o = new_order; o < order; o++)
+	for (unsigned int o = new_order; o < order; o++) {
 		__free_one_page(pfn_to_page(pfn + (1UL << o)), pfn + (1UL << o), zone, o, now,
 		                false);
+		zone->events.pgfree[o]++;
+	}
 	kmm_unlock(&zone->lock);
 	page_reporting_poll(now);
 }
@@ -592,8 +596,10 @@ bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned l
 	for (pfn = first; pfn < end && free_above; pfn += MAX_ORDER_NR_PAGES)
 		free_above = max_order_block_free(zone, pfn);
 	if (free_above)
-		for (pfn = first; pfn < end; pfn += MAX_ORDER_NR_PAGES)
+		for (pfn = first; pfn < end; pfn += MAX_ORDER_NR_PAGES) {
 			del_page_from_free_list(pfn_to_page(pfn), zone, MAX_PAGE_ORDER);
+			zone->events.pgalloc[MAX_PAGE_ORDER]++;
+		}
 	kmm_unlock(&zone->lock);
 	return free_above;
 }
@@ -610,6 +616,7 @@ void free_contig_range(struct page *page, unsigned long nr_blocks)
 		block->_refcount = 0;
 		ClearPageHead(block);
 		__free_one_page(block, page_to_pfn(block), zone, MAX_PAGE_ORDER, now, false);
+		zone->events.pgfree[MAX_PAGE_ORDER]++;
 	}
 	kmm_unlock(&zone->lock);
 	page_reporting_poll(now);

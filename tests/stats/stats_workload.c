@@ -7,8 +7,8 @@
  *     main thread frees every other object of theirs (remote frees into slabs the
  *     exited threads gave back) and a third of its own;
  *   - one live vmalloc area of VMALLOC_BYTES, one freed;
- *   - an order-5 block from the page allocator, kept, and one block of each order
- *     allocated and freed;
+ *   - an order-5 block from the page allocator, kept, one block of each order
+ *     allocated and freed, and a block realloc'ed from 300 KiB to 10 MiB and back;
  *   - a dump through kmm_stats_dump() in the middle, to the file named by argv[1];
  *   - a fork whose child allocates CHILD_OBJECTS more and exits: its own dump.
  *
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	static void *objs[MAIN_OBJECTS];
 	pthread_t threads[NR_THREADS];
 	long live = 0;
-	void *area, *gone, *pages;
+	void *area, *gone, *pages, *grown = NULL;
 	int fd, status;
 	pid_t child;
 
@@ -99,6 +99,12 @@ int main(int argc, char **argv)
 	/* Blocks of every order through the per-CPU lists and the zone, freed again. */
 	for (unsigned int order = 0; order <= 10; order++)
 		kmm_free_pages(kmm_alloc_pages(order), order);
+	/* A block grown and shrunk in place, past the largest order and back. */
+	for (size_t i = 0, sizes[] = {300 << 10, 1 << 20, 3 << 20, 10 << 20, 5 << 20, 300 << 10};
+	     i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if (!(grown = realloc(grown, sizes[i])))
+			FAIL("realloc to %zu failed", sizes[i]);
+	free(grown);
 
 	if (kmm_stats_dump(1, "pagetypeinfo") != -1 || errno != EINVAL)
 		FAIL("kmm_stats_dump with a bad list: expected -1 and EINVAL");
