@@ -54,7 +54,7 @@ static void kmm_fork_child(void)
 	page_alloc_fork_child();
 	vmalloc_fork_child();
 	slab_fork_child();
-	kmm_stats_fork_child(); /* last: it may start a thread, which allocates */
+	kmm_stats_fork_child();
 }
 
 static int kmm_init(void)

@@ -159,11 +159,12 @@ static const struct signal_name signal_names[] = {
         {"POLL", SIGPOLL},     {"PWR", SIGPWR},   {"SYS", SIGSYS},
 };
 
+/* Not those glibc keeps for itself, between the classic signals and SIGRTMIN. */
 static bool signal_catchable(long sig)
 {
-	return sig > 0 && sig < os_nr_signals() && sig != SIGKILL && sig != SIGSTOP &&
-	       sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE &&
-	       sig != SIGTRAP && sig != SIGABRT;
+	return sig > 0 && sig < os_nr_signals() && (sig < 32 || sig >= SIGRTMIN) &&
+	       sig != SIGKILL && sig != SIGSTOP && sig != SIGSEGV && sig != SIGBUS &&
+	       sig != SIGILL && sig != SIGFPE && sig != SIGTRAP && sig != SIGABRT;
 }
 
 /* "USR2", "SIGUSR2", "usr2", "12", "RTMIN+2", "SIGRTMAX-1". */

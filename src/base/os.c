@@ -177,18 +177,23 @@ uint64_t os_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void os_write_all(int fd, const char *buf, size_t len)
+int os_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
 		long n = syscall(SYS_write, fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
 		buf += n;
 		len -= (size_t)n;
 	}
+	return 0;
 }
 
 int os_process_mempolicy(void)
@@ -304,6 +309,41 @@ void os_sleep_ms(uint64_t ms)
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/*
+ * The kernel raises SIGPIPE for a write to a pipe nobody reads. With it blocked the
+ * write fails with EPIPE and the signal stays pending: if it was not pending before,
+ * take it off again before unblocking, so it is never delivered.
+ */
+void os_sigpipe_block(struct os_sigpipe_state *state)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	state->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe, &state->old_mask);
+}
+
+void os_sigpipe_restore(const struct os_sigpipe_state *state)
+{
+	static const struct timespec no_wait;
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (!state->was_pending && sigismember(&pending, SIGPIPE) == 1)
+		while (sigtimedwait(&pipe, NULL, &no_wait) < 0 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &state->old_mask, NULL);
+}
+
+long os_getcwd(char *buf, size_t size)
+{
+	return syscall(SYS_getcwd, buf, size);
 }
 
 int os_catch_signal(int sig, void (*handler)(int))

@@ -10,6 +10,7 @@
 #ifndef KMM_BASE_OS_H
 #define KMM_BASE_OS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,8 +99,8 @@ long os_read_file(const char *path, char *buf, size_t size);
 /* Monotonic milliseconds from the coarse clock: a vDSO read, no syscall. */
 uint64_t os_now_ms(void);
 
-/* Write all of @len bytes to @fd, retrying on EINTR and short writes. */
-void os_write_all(int fd, const char *buf, size_t len);
+/* Write all of @len bytes to @fd, retrying on EINTR and short writes; 0, or -1. */
+int os_write_all(int fd, const char *buf, size_t len);
 
 /* The calling thread's NUMA policy mode (KMM_MPOL_*), as numactl or set_mempolicy left it. */
 int os_process_mempolicy(void);
@@ -151,6 +152,21 @@ int os_dup_high(int fd, int lowest);
 
 /* What @fd refers to (device and inode folded), to tell it is still the same file; 0 if closed. */
 uint64_t os_fd_identity(int fd);
+
+/*
+ * Keep SIGPIPE from killing the process while it writes to a pipe nobody reads (the
+ * write fails with EPIPE instead): block it, then restore the mask, discarding a
+ * SIGPIPE that the writes raised. Async-signal-safe.
+ */
+struct os_sigpipe_state {
+	sigset_t old_mask;
+	bool was_pending;
+};
+void os_sigpipe_block(struct os_sigpipe_state *state);
+void os_sigpipe_restore(const struct os_sigpipe_state *state);
+
+/* The current directory into @buf (the raw getcwd syscall): its length, or -1. */
+long os_getcwd(char *buf, size_t size);
 
 /* Run @handler on @sig (sigaction, SA_RESTART, nothing masked); 0, or -1. */
 int os_catch_signal(int sig, void (*handler)(int));

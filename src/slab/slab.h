@@ -49,9 +49,9 @@
 
 /*
  * SLUB's statistics (CONFIG_SLUB_STATS), always on. The first NR_SLUB_STAT_CPU_ITEMS
- * count in the calling thread's kmem_cache_cpu with a plain increment, on a cache line
- * the operation writes anyway; the rest are slow-path events, counted atomically in
- * the cache. Allocations minus frees is the number of live objects.
+ * count in the calling thread's statistics page (struct slab_thread_stats) with a
+ * plain increment; the rest are slow-path events, counted atomically in the cache.
+ * Allocations minus frees is the number of live objects.
  */
 enum slub_stat_item {
 	ALLOC_FASTPATH, /* from the thread's private freelist */

@@ -200,17 +200,29 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
 
+/*
+ * Give the thread its statistics page. Without one (memory is short) it keeps the sink
+ * and tries again on its next refill; the statistics skip it meanwhile.
+ */
+static void slab_thread_stats_page(struct slab_thread *t)
+{
+	struct page *page = __alloc_pages(0, numa_node_id());
+
+	if (!page)
+		return;
+	/* A reused page holds a former owner's data. */
+	WRITE_ONCE(t->stats, memset(page_address(page), 0, PAGE_SIZE));
+	cpu_slab.stats = t->stats;
+}
+
 static void slab_thread_register(void)
 {
 	struct slab_thread *t = &this_slab_thread;
 
-	struct page *page = __alloc_pages(0, numa_node_id());
-
 	t->registered = true;
 	t->cpus = cpu_slab.cpu;
-	/* Fresh pages may hold a former owner's data; a missing page costs only speed. */
-	t->stats = page ? memset(page_address(page), 0, PAGE_SIZE) : &slab_stats_sink;
-	cpu_slab.stats = t->stats;
+	t->stats = &slab_stats_sink;
+	slab_thread_stats_page(t);
 	kmm_lock(&slab_threads_lock);
 	list_add(&t->list, &slab_threads);
 	kmm_unlock(&slab_threads_lock);
@@ -230,6 +242,8 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	c = &cpu_slab.cpu[s->id];
 	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
+	else if (unlikely(cpu_slab.stats == &slab_stats_sink) && this_slab_thread.registered)
+		slab_thread_stats_page(&this_slab_thread);
 	if (c->slab) {
 		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
@@ -384,11 +398,6 @@ void flush_cpu_slab(struct kmem_cache *s)
 /* ---- thread exit and fork -------------------------------------------------------------- */
 
 /*
- * A thread exits: give back every active slab it holds. Destructors that run after
- * this one may still allocate; the thread then registers again, and glibc runs this
- * destructor once more (it repeats while destructors leave values behind).
- */
-/*
  * Move a thread's counters into its caches, as it leaves the thread list: under
  * slab_threads_lock, so the statistics see each count exactly once.
  */
@@ -409,6 +418,11 @@ static void fold_thread_stats(struct slab_thread *t)
 	__free_pages(virt_to_page(stats), 0);
 }
 
+/*
+ * A thread exits: give back every active slab it holds. Destructors that run after
+ * this one may still allocate and free: __slab_alloc gives back at once any slab an
+ * exiting thread takes, and its counts go to the caches (slab_stat_slow).
+ */
 static void slab_thread_exit(void *arg)
 {
 	struct slab_thread *t = arg;
@@ -658,10 +672,15 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	}
 	if (!complete)
 		return false;
-	list_for_each_entry(t, &slab_threads, list)
+	list_for_each_entry(t, &slab_threads, list) {
+		const struct slab_thread_stats *ts = READ_ONCE(t->stats);
+
+		if (ts == &slab_stats_sink) /* shared: what is there belongs to no one */
+			continue;
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(t->stats->stat[si][i]);
+				stats[i].stat[si] += READ_ONCE(ts->stat[si][i]);
+	}
 	kmm_unlock(&slab_threads_lock);
 	return true;
 }

@@ -46,7 +46,7 @@ static void print_zones(struct seq_buf *m, const struct kmm_stats *st)
 		if (!zs->present)
 			continue;
 		seq_buf_printf(m,
-		               "%s{\"node\":%d,\"zone\":\"Normal\",\"start_pfn\":%lu,"
+		               "%s{\"node\":%d,\"zone\":\"" ZONE_NAME "\",\"start_pfn\":%lu,"
 		               "\"spanned\":%lu,\"free_pages\":%lu,\"reported_pages\":%lu,"
 		               "\"pcp_pages\":%lu,\"slab_pages\":%lu,\"free_blocks\":",
 		               first ? "" : ",", nid, zs->start_pfn, zs->spanned_pages,
@@ -96,7 +96,7 @@ static void print_slabs(struct seq_buf *m, const struct kmm_stats *st)
 
 void kmm_stats_print_json(struct seq_buf *m, const struct kmm_stats *st, unsigned int what)
 {
-	struct stat_row rows[MAX_STAT_ROWS];
+	static struct stat_row rows[MAX_STAT_ROWS];
 
 	seq_buf_printf(m,
 	               "{\"pid\":%d,\"reason\":\"%s\",\"time_ms\":%lu,\"uptime_ms\":%lu,"

@@ -1,16 +1,15 @@
 /*
  * The kernel's /proc formats, line for line: the same headers, field widths and
- * order as mm/vmstat.c, fs/proc/meminfo.c and mm/slab_common.c print them, so that
- * what reads those files reads these. kmm leaves out the fields it has no meaning
- * for (the README lists them); zoneinfo keeps the kernel's whole layout and shows 0
- * where kmm has nothing to count yet.
+ * order as Linux 6.18's mm/vmstat.c, fs/proc/meminfo.c and mm/slab_common.c print
+ * them, so that what reads those files reads these. kmm leaves out the fields it has
+ * no meaning for (the README lists them); zoneinfo keeps the kernel's whole layout and
+ * shows 0 where kmm has nothing to count yet. kmm's own counters follow the kernel's
+ * in vmstat, in the same form.
  */
 #include "stats.h"
 
 #include "../base/os.h"
 #include "../base/printk.h"
-
-static const char *const zone_name = "Normal"; /* kmm's one zone type per node */
 
 #define ORDER_NAMES(prefix)                                                             \
 	{                                                                               \
@@ -77,19 +76,17 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
 		const struct zone_stats *zs = &st->zone[nid];
-		unsigned long allocs = 0;
 
 		for (int o = 0; o < NR_PAGE_ORDERS; o++) {
 			ev.pgalloc[o] += zs->events.pgalloc[o];
 			ev.pgfree[o] += zs->events.pgfree[o];
-			allocs += zs->events.pgalloc[o];
 		}
 		ev.pcp_refill += zs->events.pcp_refill;
 		ev.pcp_flush += zs->events.pcp_flush;
 		reported += zs->events.pgreported;
 		free += zs->nr_free_pages;
 		slab += zs->nr_slab_pages;
-		hit += allocs > zs->numa_miss ? allocs - zs->numa_miss : 0;
+		hit += zone_numa_hit(zs);
 		miss += zs->numa_miss;
 		foreign += zs->numa_foreign;
 		pcp_alloc += zs->pcp_alloc;
@@ -103,18 +100,20 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 		for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
 			slub.stat[si] += st->slab[i].stat[si];
 
+	/* The kernel's order: zone counters, NUMA events, node counters, events. */
 	rows[n++] = (struct stat_row){"nr_free_pages", free};
-	rows[n++] = (struct stat_row){"nr_slab_unreclaimable", slab};
-	rows[n++] = (struct stat_row){"nr_vmalloc", st->vmalloc.used_bytes >> PAGE_SHIFT};
 	rows[n++] = (struct stat_row){"numa_hit", hit};
 	rows[n++] = (struct stat_row){"numa_miss", miss};
 	rows[n++] = (struct stat_row){"numa_foreign", foreign};
+	rows[n++] = (struct stat_row){"nr_slab_unreclaimable", slab};
 	rows[n++] = (struct stat_row){"pgalloc_normal", pgalloc};
 	rows[n++] = (struct stat_row){"pgfree", pgfree};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		rows[n++] = (struct stat_row){pgalloc_order_names[o], ev.pgalloc[o]};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		rows[n++] = (struct stat_row){pgfree_order_names[o], ev.pgfree[o]};
+	/* kmm's own. */
+	rows[n++] = (struct stat_row){"nr_vmalloc", st->vmalloc.used_bytes >> PAGE_SHIFT};
 	rows[n++] = (struct stat_row){"pcp_alloc_hit", pcp_alloc};
 	rows[n++] = (struct stat_row){"pcp_free", pcp_free};
 	rows[n++] = (struct stat_row){"pcp_refill", ev.pcp_refill};
@@ -160,7 +159,7 @@ static void print_buddyinfo(struct seq_buf *m, const struct kmm_stats *st)
 
 		if (!zs->present)
 			continue;
-		seq_buf_printf(m, "Node %d, zone %8s ", nid, zone_name);
+		seq_buf_printf(m, "Node %d, zone %8s ", nid, ZONE_NAME);
 		for (int o = 0; o < NR_PAGE_ORDERS; o++)
 			seq_buf_printf(m, "%6lu ", zs->free_blocks[o]);
 		seq_buf_puts(m, "\n");
@@ -192,7 +191,7 @@ static void print_slabinfo(struct seq_buf *m, const struct kmm_stats *st)
 /* fs/proc/meminfo.c: the name and colon in 16 columns, the value in 8, then " kB". */
 static void print_meminfo(struct seq_buf *m, const struct kmm_stats *st)
 {
-	struct stat_row rows[MAX_STAT_ROWS];
+	static struct stat_row rows[MAX_STAT_ROWS];
 	int n = kmm_stats_meminfo_rows(st, rows);
 
 	for (int i = 0; i < n; i++) {
@@ -205,7 +204,7 @@ static void print_meminfo(struct seq_buf *m, const struct kmm_stats *st)
 
 static void print_vmstat(struct seq_buf *m, const struct kmm_stats *st)
 {
-	struct stat_row rows[MAX_STAT_ROWS];
+	static struct stat_row rows[MAX_STAT_ROWS];
 	int n = kmm_stats_vmstat_rows(st, rows);
 
 	for (int i = 0; i < n; i++)
@@ -216,11 +215,8 @@ static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, i
 {
 	const struct zone_stats *zs = &st->zone[nid];
 	struct zone *zone = node_zones[nid];
-	unsigned long allocs = 0;
 
-	for (int o = 0; o < NR_PAGE_ORDERS; o++)
-		allocs += zs->events.pgalloc[o];
-	seq_buf_printf(m, "Node %d, zone %8s", nid, zone_name);
+	seq_buf_printf(m, "Node %d, zone %8s", nid, ZONE_NAME);
 	seq_buf_puts(m, "\n  per-node stats");
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_slab_unreclaimable", zs->nr_slab_pages);
 	/* No watermarks until reclaim works with them: 0, as for an unwatched zone. */
@@ -230,29 +226,34 @@ static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, i
 	               "\n        min      %lu"
 	               "\n        low      %lu"
 	               "\n        high     %lu"
+	               "\n        promo    %lu"
 	               "\n        spanned  %lu"
 	               "\n        present  %lu"
 	               "\n        managed  %lu"
 	               "\n        cma      %lu",
-	               zs->nr_free_pages, 0UL, 0UL, 0UL, 0UL, zs->spanned_pages, zs->spanned_pages,
-	               zs->spanned_pages, 0UL);
+	               zs->nr_free_pages, 0UL, 0UL, 0UL, 0UL, 0UL, zs->spanned_pages,
+	               zs->spanned_pages, zs->spanned_pages, 0UL);
+	/* One value per zone type, and kmm has one. */
 	seq_buf_puts(m, "\n        protection: (0)");
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_pages", zs->nr_free_pages);
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_reported", zs->nr_reported_pages);
-	seq_buf_printf(m, "\n      %-12s %lu", "numa_hit",
-	               allocs > zs->numa_miss ? allocs - zs->numa_miss : 0);
+	seq_buf_printf(m, "\n      %-12s %lu", "numa_hit", zone_numa_hit(zs));
 	seq_buf_printf(m, "\n      %-12s %lu", "numa_miss", zs->numa_miss);
 	seq_buf_printf(m, "\n      %-12s %lu", "numa_foreign", zs->numa_foreign);
 	seq_buf_puts(m, "\n  pagesets");
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
 		const struct per_cpu_pages *pcp = &zone->per_cpu_pageset[cpu];
 
+		/* kmm's high mark does not move: high_min and high_max are the same. */
 		seq_buf_printf(m,
 		               "\n    cpu: %u"
-		               "\n              count: %d"
-		               "\n              high:  %d"
-		               "\n              batch: %d",
-		               cpu, READ_ONCE(pcp->count), pcp->high, pcp->batch);
+		               "\n              count:    %d"
+		               "\n              high:     %d"
+		               "\n              batch:    %d"
+		               "\n              high_min: %d"
+		               "\n              high_max: %d",
+		               cpu, READ_ONCE(pcp->count), pcp->high, pcp->batch, pcp->high,
+		               pcp->high);
 		seq_buf_printf(m, "\n  vm stats threshold: %d", 0);
 	}
 	seq_buf_printf(m,

@@ -33,10 +33,9 @@ static void collect_zone(struct zone_stats *zs, struct zone *zone)
 	zs->present = true;
 	zs->start_pfn = zone->zone_start_pfn;
 	zs->spanned_pages = zone->spanned_pages;
-	for (int o = 0; o < NR_PAGE_ORDERS; o++) {
+	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		zs->free_blocks[o] = READ_ONCE(zone->free_area[o].nr_free);
-		zs->nr_free_pages += zs->free_blocks[o] << o;
-	}
+	zs->nr_free_pages = READ_ONCE(zone->nr_free_pages);
 	/*
 	 * Max-order blocks not yet brought into service are free memory never touched:
 	 * counted as free max-order blocks, as the kernel counts deferred pages once

@@ -26,12 +26,15 @@
 #include "../vmalloc/vmalloc.h"
 #include "seq_buf.h"
 
+/* The name of kmm's one zone per node, as buddyinfo and zoneinfo print it. */
+#define ZONE_NAME "Normal"
+
 struct zone_stats {
 	bool present;
 	unsigned long start_pfn;
 	unsigned long spanned_pages;
 	unsigned long free_blocks[NR_PAGE_ORDERS]; /* what buddyinfo shows */
-	unsigned long nr_free_pages;               /* the sum of those */
+	unsigned long nr_free_pages;               /* the zone's count: the blocks must sum to it */
 	unsigned long nr_reported_pages;           /* of those, given back to the OS */
 	unsigned long nr_pcp_pages;                /* on the per-CPU lists */
 	unsigned long nr_in_transit;               /* between a per-CPU list and the zone */
@@ -42,6 +45,16 @@ struct zone_stats {
 	unsigned long pcp_free;                    /* of events.pgfree: onto a per-CPU list */
 	unsigned long numa_miss, numa_foreign;
 };
+
+/* Allocations the zone served for callers that preferred it: all of them but the misses. */
+static inline unsigned long zone_numa_hit(const struct zone_stats *zs)
+{
+	unsigned long allocs = 0;
+
+	for (int o = 0; o < NR_PAGE_ORDERS; o++)
+		allocs += zs->events.pgalloc[o];
+	return allocs > zs->numa_miss ? allocs - zs->numa_miss : 0;
+}
 
 struct kmm_stats {
 	int pid;
@@ -63,7 +76,11 @@ extern uint64_t kmm_stats_start_ms;
 /* Fill @st from the allocator's counters, without taking a lock that could be held. */
 void kmm_stats_collect(struct kmm_stats *st, const char *reason);
 
-/* Print the sections @what (STATS_* bits) of @st: the kernel's text formats. */
+/*
+ * Print the sections @what (STATS_* bits) of @st: the kernel's text formats. These and
+ * the JSON keep their row buffers static: they only run holding the dump (dump.c), and
+ * a signal handler's stack may be small.
+ */
 void kmm_stats_print_proc(struct seq_buf *m, const struct kmm_stats *st, unsigned int what);
 
 /* The same numbers as one line of JSON. */

@@ -93,6 +93,8 @@ static void test_stats_options(void)
 	check_rejects(OPT_STATS_SIGNAL, "ABRT");
 	check_rejects(OPT_STATS_SIGNAL, "0");
 	check_rejects(OPT_STATS_SIGNAL, "65");
+	check_rejects(OPT_STATS_SIGNAL, "32"); /* glibc's own */
+	check_rejects(OPT_STATS_SIGNAL, "33");
 	check_rejects(OPT_STATS_SIGNAL, "RTMIN-1");
 	check_rejects(OPT_STATS_SIGNAL, "RTMAX+1");
 	check_rejects(OPT_STATS_SIGNAL, "RTMIN+99");
