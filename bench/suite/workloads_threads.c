@@ -196,6 +196,10 @@ int run_cache_scratch(const struct bench_allocator *a, int threads, int rounds, 
 
 #define MAX_BATCH 1024
 
+/*
+ * The batchers sit side by side in one array: a thread copies its own into locals and
+ * writes back once at the end, so that the harness shares no cache line between threads.
+ */
 struct batcher {
 	const struct bench_allocator *a;
 	pthread_barrier_t *start;
@@ -206,24 +210,28 @@ struct batcher {
 static void *batch_thread(void *arg)
 {
 	struct batcher *b = arg;
+	const struct bench_allocator *a = b->a;
+	uint64_t seed = b->seed;
 	char *blocks[MAX_BATCH];
+	int batch = b->batch, failed = 0;
 
 	pthread_barrier_wait(b->start);
-	for (int r = 0; r < b->rounds && !b->failed; r++) {
-		for (int i = 0; i < b->batch; i++) {
-			blocks[i] = b->a->malloc(8 + bench_random(&b->seed) % 505);
+	for (int r = 0; r < b->rounds && !failed; r++) {
+		for (int i = 0; i < batch; i++) {
+			blocks[i] = a->malloc(8 + bench_random(&seed) % 505);
 			if (!blocks[i]) {
-				b->failed = 1;
-				b->batch = i;
+				failed = 1;
+				batch = i;
 				break;
 			}
 			blocks[i][0] = (char)i;
 		}
-		for (int i = 0; i < b->batch; i++) {
-			b->failed |= blocks[i][0] != (char)i;
-			b->a->free(blocks[i]);
+		for (int i = 0; i < batch; i++) {
+			failed |= blocks[i][0] != (char)i;
+			a->free(blocks[i]);
 		}
 	}
+	b->failed = failed;
 	return NULL;
 }
 
