@@ -15,7 +15,6 @@
 #define WORKING_SET 1024
 #define MIN_OBJECT  16
 #define MAX_OBJECT  1024
-#define MAX_THREADS 64
 
 /* One producer and its consumer; the two indices sit on cache lines of their own. */
 struct handoff {
@@ -96,11 +95,11 @@ static void *consumer(void *arg)
 int run_producer_consumer(const struct bench_allocator *a, int pairs, long objects)
 {
 	struct handoff *handoffs;
-	pthread_t threads[2 * MAX_THREADS];
+	pthread_t threads[2 * BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0, started = 0;
 
-	if (pairs < 1 || pairs > MAX_THREADS)
+	if (pairs < 1 || pairs > BENCH_MAX_THREADS)
 		return -1;
 	/* Harness memory, from glibc: only the objects handed over come from A. */
 	handoffs = aligned_alloc(64, sizeof(*handoffs) * pairs);
@@ -169,12 +168,12 @@ static void *scratch_thread(void *arg)
 
 int run_cache_scratch(const struct bench_allocator *a, int threads, int rounds, int writes)
 {
-	struct scratch scratches[MAX_THREADS];
-	pthread_t ids[MAX_THREADS];
+	struct scratch scratches[BENCH_MAX_THREADS];
+	pthread_t ids[BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0;
 
-	if (threads < 1 || threads > MAX_THREADS)
+	if (threads < 1 || threads > BENCH_MAX_THREADS)
 		return -1;
 	pthread_barrier_init(&start, NULL, threads);
 	for (int i = 0; i < threads; i++) {
@@ -237,12 +236,12 @@ static void *batch_thread(void *arg)
 
 int run_thread_batches(const struct bench_allocator *a, int threads, int rounds, int batch)
 {
-	struct batcher batchers[MAX_THREADS];
-	pthread_t ids[MAX_THREADS];
+	struct batcher batchers[BENCH_MAX_THREADS];
+	pthread_t ids[BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0;
 
-	if (threads < 1 || threads > MAX_THREADS || batch < 1 || batch > MAX_BATCH)
+	if (threads < 1 || threads > BENCH_MAX_THREADS || batch < 1 || batch > MAX_BATCH)
 		return -1;
 	pthread_barrier_init(&start, NULL, threads);
 	for (int i = 0; i < threads; i++) {
