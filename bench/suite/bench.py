@@ -257,6 +257,7 @@ class Runner:
 
     def run_program(self, program, allocator, rep, work):
         try:
+            program.remove_results(work)
             seconds, rss_kib = program.run(self.environment(allocator, False), work,
                                            self.preload(allocator))
             extra = {"digest": program.result_digest(work)}

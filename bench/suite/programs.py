@@ -68,15 +68,18 @@ def system_python():
     return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 
 
-def digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def digest(paths):
+    hasher = hashlib.sha256()
+    for path in paths:
+        hasher.update(Path(path).read_bytes())
+    return hasher.hexdigest()[:16]
 
 
 class Program:
     name = ""
     description = ""
     in_quick = False
-    # The file whose contents must be the same under every allocator, relative to the
+    # The files whose contents must be the same under every allocator, a pattern in the
     # work directory; None where the output is not deterministic.
     result = "stdout.txt"
 
@@ -88,7 +91,17 @@ class Program:
         raise NotImplementedError
 
     def result_digest(self, work):
-        return digest(work / self.result) if self.result else None
+        if not self.result:
+            return None
+        files = sorted(work.glob(self.result))
+        if not files:
+            raise RunFailed(f"{self.name} wrote no {self.result}")
+        return digest(files)
+
+    def remove_results(self, work):
+        """Before a run: one that writes nothing cannot pass for one that did."""
+        for path in work.glob(self.result) if self.result else ():
+            path.unlink()
 
 
 class Python(Program):
@@ -140,7 +153,7 @@ def write_text_file(path, lines):
 class Gcc(Program):
     name = "gcc"
     in_quick = True
-    result = None
+    result = "*.o"
 
     def prepare(self, work, quick):
         # A copy, so that edits to the working tree during the run change nothing.
@@ -225,7 +238,7 @@ int main(int argc, char **argv)
 
 class Gxx(Program):
     name = "g++"
-    result = None
+    result = "stl.o"
     description = ("g++ -O2 -std=c++17 compiling a generated C++ file that includes the whole "
                    "standard library (<bits/stdc++.h>) and instantiates containers, regex, "
                    "variant and streams")
@@ -283,7 +296,7 @@ class Sqlite(Program):
 class Redis(Program):
     name = "redis"
     in_quick = True
-    result = None  # redis-benchmark prints throughputs
+    result = None  # redis-benchmark prints throughputs, different on every run
 
     def prepare(self, work, quick):
         self.requests = 50_000 if quick else 500_000
