@@ -111,22 +111,35 @@ def cell(value):
     return f"{value:.2f}" if value else "failed"
 
 
+def markdown_table(header, rows, text_columns=1):
+    """A Markdown table padded to line up in a terminal too: the first text_columns
+    columns left-aligned, the figures after them right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    rule = ["-" * (w + 2) if i < text_columns else "-" * (w + 1) + ":"
+            for i, w in enumerate(widths)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).ljust(w) if i < text_columns else str(c).rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    return "\n".join([line(header), "|" + "|".join(rule) + "|"] + [line(r) for r in rows])
+
+
 def ratio_table(run):
     header = (["workload"] + [f"time kmm/{o}" for o in others(run)]
               + [f"memory kmm/{o}" for o in others(run)])
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    rows = []
     for label, times, memories in ratio_rows(run):
         if label.startswith("geometric mean"):
             label = f"**{label}**"
-        lines.append("| " + " | ".join([label] + [cell(v) for v in times + memories]) + " |")
-    return "\n".join(lines)
+        rows.append([label] + [cell(v) for v in times + memories])
+    return markdown_table(header, rows)
 
 
 def absolute_table(run):
     allocators = run["allocators"]
     header = (["workload", "one figure is"] + [f"time {a}" for a in allocators]
               + [f"MiB {a}" for a in allocators])
-    lines = ["| " + " | ".join(header) + " |", "|---|---" + "|---:" * (2 * len(allocators)) + "|"]
+    rows = []
     for (kind, workload), figures in medians(run).items():
         what = "one run" if kind == "programs" else "one iteration"
         for f in figures.values():
@@ -142,16 +155,15 @@ def absolute_table(run):
                     cells.append(format_seconds(f["seconds"]))
                 else:
                     cells.append(f"{f['rss_kib'] / 1024:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows, text_columns=2)
 
 
 def fragmentation_table(run):
     figures = medians(run).get(("micro", "frag/mixed"))
     if not figures:
         return None
-    lines = ["| MiB | " + " | ".join(run["allocators"]) + " |",
-             "|---" + "|---:" * len(run["allocators"]) + "|"]
+    rows = []
     for counter, label in (("live_mib", "live at the peak"),
                            ("peak_rss_mib", "peak resident (VmHWM)"),
                            ("final_rss_mib", "resident at the end (VmRSS)")):
@@ -159,8 +171,8 @@ def fragmentation_table(run):
         for a in run["allocators"]:
             extra = figures.get(a, {}).get("extra", {})
             cells.append(f"{extra[counter]:.1f}" if counter in extra else "failed")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([label] + cells)
+    return markdown_table(["MiB"] + run["allocators"], rows)
 
 
 def callgrind_table(run):
@@ -172,9 +184,9 @@ def callgrind_table(run):
     if not counts:
         return None
     allocators = run["allocators"]
-    lines = ["| operation, block size | loop alone | " + " | ".join(allocators)
-             + " | " + " | ".join(f"kmm − {o}" for o in others(run)) + " |",
-             "|---" + "|---:" * (1 + len(allocators) + len(others(run))) + "|"]
+    header = (["operation, block size", "loop alone"] + allocators
+              + [f"kmm − {o}" for o in others(run)])
+    rows = []
     for case, by_allocator in counts.items():
         loop = by_allocator.get("none")
         net = {a: by_allocator[a] - loop if by_allocator.get(a) is not None and loop else None
@@ -184,8 +196,8 @@ def callgrind_table(run):
         for o in others(run):
             ok = net["kmm"] is not None and net[o] is not None
             cells.append(f"{net['kmm'] - net[o]:+.1f}" if ok else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def read(path):
