@@ -4,10 +4,10 @@
 //   kmm_bench_suite --allocator=NAME [--kmm-library=PATH] [--quick] [--verify]
 //                   [google-benchmark flags]
 //
-// NAME is glibc, jemalloc, mimalloc, tcmalloc or kmm. --verify only shows that the
-// allocator, not glibc, serves the table. --quick makes the fragmentation run and the
-// thread workloads' iterations smaller. Benchmarks are named GROUP/VARIANT; the driver
-// (bench/suite/bench.py) runs each group in a process of its own.
+// NAME is glibc, jemalloc, mimalloc, tcmalloc or kmm. --verify only checks the table
+// (bench_allocator_verify) and runs nothing. --quick makes the fragmentation run and
+// larson smaller. Benchmarks are named GROUP/VARIANT; the driver (bench/suite/bench.py)
+// runs each benchmark in a process of its own.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
