@@ -23,6 +23,9 @@ PACKAGES = {
 PROGRAM_PACKAGES = ["python3.11", "coreutils", "gcc-12", "g++-12", "sqlite3", "redis-server",
                     "perl", "xz-utils", "valgrind", "libbenchmark1debian"]
 
+# A one-minute load average from this up at the start: other work shares the machine.
+SHARED_LOAD = 0.5
+
 COLOURS = {"glibc": "#4c72b0", "jemalloc": "#dd8452", "mimalloc": "#55a868",
            "tcmalloc": "#c44e52"}
 
@@ -299,6 +302,11 @@ def generated_markdown(run, chart_written):
             f"| OS | {m['os']} |",
             f"| load average | {fmt_load(run['load_before'])} at the start, "
             f"{fmt_load(run['load_after'])} at the end |", ""]
+    if run["load_before"][0] >= SHARED_LOAD:
+        out += [f"The machine was shared: other work kept a load average of "
+                f"{run['load_before'][0]:.1f} on its {m['cpus']} CPUs before the run started. "
+                "The times are the noisier for it; the memory figures and the instruction "
+                "counts hardly move with load.", ""]
     out += ["| allocator | Debian package | version |", "|---|---|---|"]
     for allocator, (package, version) in v["allocators"].items():
         out.append(f"| {allocator} | `{package}` | {version} |")
