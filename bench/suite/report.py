@@ -31,6 +31,8 @@ COLOURS = {"glibc": "#4c72b0", "jemalloc": "#dd8452", "mimalloc": "#55a868",
 
 
 def format_seconds(seconds):
+    if seconds >= 1000:
+        return f"{seconds:.0f} s"  # not 1.72e+03 s
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
