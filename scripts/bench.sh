@@ -7,10 +7,29 @@
 #   ./scripts/bench.sh [--quick] [--allocators=a,b,...] [--workloads=x,y,...] [--reps=N]
 #                      [--no-docs] [--output=DIR] [--kmm-env=VAR=VALUE]
 #
-# --quick runs every workload once, smaller, and fewer programs: about a minute on two
-# CPUs. bench/suite/bench.py --help describes the options.
+# --quick runs every workload once, smaller, and fewer programs: under two minutes on two
+# CPUs. --help (bench/suite/bench.py --help) describes the options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The command line as given, recorded in docs/bench.md; bench.py names bench.sh in its
+# messages when it is given --command.
+command=./scripts/bench.sh
+for arg in "$@"; do
+	command+=" $(printf '%q' "$arg")"
+done
+bench=(bench/suite/bench.py --build build-bench --command "$command")
+
+# A mistake in the options ends here, in one line, before anything is installed or built
+# (on a machine without python3 yet, bench.py reports it after the build).
+if [ -x /usr/bin/python3 ]; then
+	for arg in "$@"; do
+		case "$arg" in
+		-h | --help) exec /usr/bin/python3 "${bench[@]}" --help ;;
+		esac
+	done
+	/usr/bin/python3 "${bench[@]}" --check-options "$@"
+fi
 
 packages=(build-essential cmake git ca-certificates python3 python3-matplotlib
 	libbenchmark-dev libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 valgrind
@@ -36,5 +55,4 @@ cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKMM_BUILD_TESTS=OF
 cmake --build build-bench -j"$(nproc)" >/dev/null
 
 # Debian's python3, which sees python3-matplotlib, whatever else is first on PATH.
-exec /usr/bin/python3 bench/suite/bench.py --build build-bench \
-	--command "./scripts/bench.sh${*:+ $*}" "$@"
+exec /usr/bin/python3 "${bench[@]}" "$@"

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
+#include <stdint.h>
 #include <string.h>
 
 struct allocator_library {
@@ -84,12 +85,39 @@ int bench_allocator_open(struct bench_allocator *table, const char *name, const 
 #define VERIFY_BLOCKS 65536
 #define VERIFY_SIZE   64
 
+/*
+ * aligned_alloc and usable_size, which no count of glibc's shows: blocks of a few sizes
+ * at a few alignments must be aligned, and their usable size at least what was asked.
+ */
+static bool aligned_and_sized(const struct bench_allocator *table)
+{
+	static const size_t alignments[] = {16, 64, 4096, 65536};
+	static const size_t sizes[] = {24, 1000, 100000, 3 << 20};
+	bool ok = true;
+
+	for (size_t i = 0; i < sizeof(alignments) / sizeof(alignments[0]); i++) {
+		for (size_t j = 0; j < sizeof(sizes) / sizeof(sizes[0]); j++) {
+			size_t alignment = alignments[i];
+			size_t size = (sizes[j] + alignment - 1) & ~(alignment - 1);
+			char *p = table->aligned_alloc(alignment, size);
+
+			if (!p || (uintptr_t)p % alignment != 0 || table->usable_size(p) < size)
+				ok = false;
+			if (p)
+				p[size - 1] = 1;
+			table->free(p);
+		}
+	}
+	return ok;
+}
+
 bool bench_allocator_verify(const struct bench_allocator *table, FILE *out)
 {
 	static void *blocks[VERIFY_BLOCKS];
 	void *functions[] = {(void *)table->malloc, (void *)table->free, (void *)table->realloc,
 	                     (void *)table->aligned_alloc, (void *)table->usable_size};
 	bool own_functions = true, glibc_served, is_glibc = strcmp(table->name, "glibc") == 0;
+	bool aligned = aligned_and_sized(table);
 	size_t before, after;
 	Dl_info info;
 
@@ -106,9 +134,10 @@ bool bench_allocator_verify(const struct bench_allocator *table, FILE *out)
 	glibc_served = after > before && after - before >= VERIFY_BLOCKS * VERIFY_SIZE;
 	fprintf(out,
 	        "allocator %s: functions %s %s; %d x %d B moved glibc's in-use bytes by %zd "
-	        "(%s)\n",
+	        "(%s); aligned_alloc and usable size %s\n",
 	        table->name, own_functions ? "all in" : "NOT all in", table->library, VERIFY_BLOCKS,
 	        VERIFY_SIZE, (ssize_t)(after - before),
-	        glibc_served ? "glibc served them" : "glibc did not serve them");
-	return own_functions && glibc_served == is_glibc;
+	        glibc_served ? "glibc served them" : "glibc did not serve them",
+	        aligned ? "hold" : "DO NOT hold");
+	return own_functions && glibc_served == is_glibc && aligned;
 }

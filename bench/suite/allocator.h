@@ -44,8 +44,9 @@ int bench_allocator_open(struct bench_allocator *table, const char *name, const 
 /*
  * Shows that TABLE, not glibc, serves the allocations: every function lies in the
  * allocator's own library, and 4 MiB allocated in 64-byte blocks through TABLE moves
- * glibc's in-use byte count (mallinfo2) only when TABLE is glibc. Prints one line to
- * OUT describing what it found; returns true when it all agrees.
+ * glibc's in-use byte count (mallinfo2) only when TABLE is glibc; and aligned_alloc
+ * and usable_size keep their promises. Prints one line to OUT describing what it found;
+ * returns true when it all agrees.
  */
 bool bench_allocator_verify(const struct bench_allocator *table, FILE *out);
 

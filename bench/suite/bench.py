@@ -62,33 +62,93 @@ CALLGRIND_CASES = [("pairs", 16), ("pairs", 64), ("pairs", 256), ("shuffle", 64)
 QUICK_CALLGRIND_CASES = [("pairs", 64)]
 
 
+# The form of each option, for the one-line messages of Parser.error.
+FORMS = {
+    "--build": "--build=DIR",
+    "--quick": "--quick",
+    "--allocators": "--allocators=a,b,...",
+    "--workloads": "--workloads=x,y,...",
+    "--reps": "--reps=N",
+    "--output": "--output=DIR",
+    "--no-docs": "--no-docs",
+    "--kmm-env": "--kmm-env=VAR=VALUE",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """A mistake in the options is one line: what was wrong, and the accepted forms."""
+
+    def error(self, message):
+        option = re.match(r"argument (--[\w-]+)", message)
+        if option and option.group(1) in FORMS:
+            message = message.replace("argument ", "", 1)
+            accepted = FORMS[option.group(1)]
+        else:
+            message = message.replace("unrecognized arguments:", "unknown option")
+            # scripts/bench.sh gives --build itself.
+            forms = [f for o, f in FORMS.items() if o != "--build" or self.prog == "bench.py"]
+            accepted = ", ".join(forms) + " (--help describes them)"
+        self.exit(2, f"{self.prog}: {message}; accepted: {accepted}\n")
+
+
+def allocator_list(text):
+    names = [a for a in text.split(",") if a]
+    unknown = [a for a in names if a not in ALLOCATORS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown allocator {', '.join(unknown)} (known: "
+                                         f"{', '.join(ALLOCATORS)})")
+    if "kmm" not in names or len(names) < 2:
+        raise argparse.ArgumentTypeError(f"'{text}' lacks kmm or another allocator to "
+                                         "compare it with")
+    return names
+
+
+def repetitions(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def assignment(text):
+    if not re.fullmatch(r"[A-Za-z_]\w*=.*", text, re.DOTALL):
+        raise argparse.ArgumentTypeError(f"'{text}' is not VAR=VALUE (say, KMM_THP=off)")
+    return tuple(text.split("=", 1))
+
+
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", required=True, type=Path,
-                        help="build directory holding libkmm.so and bench/suite/")
+    # scripts/bench.sh passes --command: messages then name the script, not this file.
+    via_script = any(a.split("=")[0] == "--command" for a in sys.argv[1:])
+    parser = Parser(prog="bench.sh" if via_script else "bench.py", allow_abbrev=False,
+                    description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build", required=True, type=Path, metavar="DIR",
+                        help=argparse.SUPPRESS if via_script else
+                        "build directory holding libkmm.so and bench/suite/")
     parser.add_argument("--quick", action="store_true", help="a subset, smaller, once")
-    parser.add_argument("--allocators", default=",".join(ALLOCATORS))
-    parser.add_argument("--workloads", default="",
+    parser.add_argument("--allocators", type=allocator_list, default=ALLOCATORS,
+                        metavar="a,b,...",
+                        help=f"kmm and at least one of {', '.join(ALLOCATORS[:-1])} "
+                        "(default: all)")
+    parser.add_argument("--workloads", default="", metavar="x,y,...",
                         help="names, groups or kinds (micro, programs, callgrind)")
-    parser.add_argument("--reps", type=int, help="repetitions (default 3, quick 1)")
-    parser.add_argument("--output", type=Path, help="raw results and the table")
+    parser.add_argument("--reps", type=repetitions, metavar="N",
+                        help="repetitions (default 3, quick 1)")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="raw results and the table (default: the build's bench-results)")
     parser.add_argument("--no-docs", action="store_true",
                         help="do not rewrite docs/bench.md and docs/bench.png")
-    parser.add_argument("--kmm-env", action="append", default=[], metavar="VAR=VALUE",
+    parser.add_argument("--kmm-env", type=assignment, action="append", default=[],
+                        metavar="VAR=VALUE",
                         help="environment for kmm's runs only, e.g. KMM_THP=off")
-    parser.add_argument("--command", help="the command line to record in docs/bench.md")
+    parser.add_argument("--command", help=argparse.SUPPRESS)
+    parser.add_argument("--check-options", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    args.prog = parser.prog
     args.build = args.build.resolve()
-    args.allocators = [a for a in args.allocators.split(",") if a]
-    unknown = [a for a in args.allocators if a not in ALLOCATORS]
-    if unknown or "kmm" not in args.allocators or len(args.allocators) < 2:
-        parser.error(f"--allocators: kmm and at least one of {', '.join(ALLOCATORS[:-1])}"
-                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.reps = args.reps or (1 if args.quick else 3)
     args.output = (args.output or args.build / "bench-results").resolve()
-    args.kmm_env = dict(item.split("=", 1) for item in args.kmm_env)
+    args.kmm_env = dict(args.kmm_env)
     return args
 
 
@@ -197,6 +257,7 @@ class Runner:
 
     def run_program(self, program, allocator, rep, work):
         try:
+            program.remove_results(work)
             seconds, rss_kib = program.run(self.environment(allocator, False), work,
                                            self.preload(allocator))
             extra = {"digest": program.result_digest(work)}
@@ -259,6 +320,9 @@ def check_same_outputs(measurements, allocators):
 
 def main():
     args = parse_args()
+    if args.check_options:
+        # scripts/bench.sh, before it builds: the options are well formed.
+        return 0
     runner = Runner(args)
     started = time.time()
     load_before = os.getloadavg()
@@ -278,8 +342,8 @@ def main():
     known |= {part for n in micro_names for part in (n, n.split("/")[0])}
     unknown = [item for item in selection if item not in known]
     if unknown:
-        raise SystemExit(f"unknown workloads: {', '.join(unknown)}; known: "
-                         + ", ".join(sorted(known)))
+        raise SystemExit(f"{args.prog}: --workloads: unknown workload {', '.join(unknown)}; "
+                         "accepted: --workloads=x,y,... of " + ", ".join(sorted(known)))
     micro = [n for n in micro_names if wanted(n, "micro", True)]
     chosen_programs = [p for p in programs.PROGRAMS if wanted(p.name, "programs", p.in_quick)]
     cases = QUICK_CALLGRIND_CASES if args.quick else CALLGRIND_CASES

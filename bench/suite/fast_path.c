@@ -78,10 +78,17 @@ int main(int argc, char **argv)
 	int arg = 1;
 
 	for (; arg < argc && strncmp(argv[arg], "--", 2) == 0; arg++) {
-		if (strncmp(argv[arg], "--allocator=", 12) == 0)
+		if (strncmp(argv[arg], "--allocator=", 12) == 0) {
 			name = argv[arg] + 12;
-		else if (strncmp(argv[arg], "--kmm-library=", 14) == 0)
+		} else if (strncmp(argv[arg], "--kmm-library=", 14) == 0) {
 			kmm_library = argv[arg] + 14;
+		} else {
+			fprintf(stderr,
+			        "%s: unknown option '%s'; accepted: --allocator=NAME, "
+			        "--kmm-library=PATH\n",
+			        argv[0], argv[arg]);
+			return 2;
+		}
 	}
 	if (!name || argc - arg != 3) {
 		fprintf(stderr,

@@ -68,15 +68,23 @@ def system_python():
     return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
 
 
-def digest(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def count(n):
+    """1 M, 250 k: the size of an input in a description."""
+    return f"{n // 1_000_000} M" if n % 1_000_000 == 0 else f"{n // 1000} k"
+
+
+def digest(paths):
+    hasher = hashlib.sha256()
+    for path in paths:
+        hasher.update(Path(path).read_bytes())
+    return hasher.hexdigest()[:16]
 
 
 class Program:
     name = ""
     description = ""
     in_quick = False
-    # The file whose contents must be the same under every allocator, relative to the
+    # The files whose contents must be the same under every allocator, a pattern in the
     # work directory; None where the output is not deterministic.
     result = "stdout.txt"
 
@@ -88,7 +96,17 @@ class Program:
         raise NotImplementedError
 
     def result_digest(self, work):
-        return digest(work / self.result) if self.result else None
+        if not self.result:
+            return None
+        files = sorted(work.glob(self.result))
+        if not files:
+            raise RunFailed(f"{self.name} wrote no {self.result}")
+        return digest(files)
+
+    def remove_results(self, work):
+        """Before a run: one that writes nothing cannot pass for one that did."""
+        for path in work.glob(self.result) if self.result else ():
+            path.unlink()
 
 
 class Python(Program):
@@ -96,18 +114,23 @@ class Python(Program):
         self.pymalloc = pymalloc
         self.name = "python" if pymalloc else "python-malloc"
         self.in_quick = not pymalloc
+
+    def prepare(self, work, quick):
+        self.entries = 250_000 if quick else 1_000_000
         self.description = (
-            "python3 running bench/py_workload.py (a 1 M-entry dict, list comprehensions, "
-            "JSON of 200 k records, string building), "
+            f"python3 running bench/py_workload.py {self.entries} (a {count(self.entries)}"
+            f"-entry dict, list comprehensions, JSON of {count(self.entries // 5)} records, "
+            "string building), "
             + ("with Python's own small-object allocator, as python3 runs by default"
-               if pymalloc else "with PYTHONMALLOC=malloc: every object from the allocator"))
+               if self.pymalloc else
+               "with PYTHONMALLOC=malloc: every object from the allocator"))
 
     def run(self, env, work, preload):
         env = dict(env)
         if not self.pymalloc:
             env["PYTHONMALLOC"] = "malloc"
-        return run_measured([system_python(), REPO / "bench/py_workload.py"], env, work,
-                            preload)
+        return run_measured([system_python(), REPO / "bench/py_workload.py", self.entries],
+                            env, work, preload)
 
 
 class Sort(Program):
@@ -117,7 +140,7 @@ class Sort(Program):
 
     def prepare(self, work, quick):
         self.lines = 600_000 if quick else 3_000_000
-        self.description = (f"GNU sort (C locale, two threads) of a {self.lines // 1000} k-line "
+        self.description = (f"GNU sort (C locale, two threads) of a {count(self.lines)}-line "
                             "generated text file")
         write_text_file(work / "input.txt", self.lines)
 
@@ -140,7 +163,7 @@ def write_text_file(path, lines):
 class Gcc(Program):
     name = "gcc"
     in_quick = True
-    result = None
+    result = "*.o"
 
     def prepare(self, work, quick):
         # A copy, so that edits to the working tree during the run change nothing.
@@ -225,7 +248,7 @@ int main(int argc, char **argv)
 
 class Gxx(Program):
     name = "g++"
-    result = None
+    result = "stl.o"
     description = ("g++ -O2 -std=c++17 compiling a generated C++ file that includes the whole "
                    "standard library (<bits/stdc++.h>) and instantiates containers, regex, "
                    "variant and streams")
@@ -269,7 +292,7 @@ class Sqlite(Program):
 
     def prepare(self, work, quick):
         self.rows = 100_000 if quick else 500_000
-        self.description = (f"sqlite3: a {self.rows // 1000} k-row table inserted, indexed, "
+        self.description = (f"sqlite3: a {count(self.rows)}-row table inserted, indexed, "
                             "grouped, joined, updated, deleted from, sorted, turned into JSON "
                             "and vacuumed, in a database file with a 64 MiB page cache")
         (work / "workload.sql").write_text(SQLITE_SCRIPT.format(rows=self.rows))
@@ -283,12 +306,12 @@ class Sqlite(Program):
 class Redis(Program):
     name = "redis"
     in_quick = True
-    result = None  # redis-benchmark prints throughputs
+    result = None  # redis-benchmark prints throughputs, different on every run
 
     def prepare(self, work, quick):
         self.requests = 50_000 if quick else 500_000
         self.description = (f"redis-server under redis-benchmark (not preloaded): "
-                            f"{self.requests // 1000} k requests each of SET, GET, INCR, "
+                            f"{count(self.requests)} requests each of SET, GET, INCR, "
                             "LPUSH, LPOP, SADD, HSET, ZADD, 128-byte values over 100 k random "
                             "keys, 16 pipelined; time is the client's, memory the server's")
 
@@ -361,7 +384,7 @@ class Perl(Program):
 
     def prepare(self, work, quick):
         self.count = 200_000 if quick else 1_000_000
-        self.description = (f"perl: a hash of {self.count // 1000} k array and hash references, "
+        self.description = (f"perl: a hash of {count(self.count)} array and hash references, "
                             "sorted keys, a large join and split, regular expressions, deletes, "
                             "string building")
         (work / "workload.pl").write_text(PERL_SCRIPT)
@@ -376,7 +399,7 @@ class Xz(Program):
 
     def prepare(self, work, quick):
         lines = 300_000 if quick else 1_500_000
-        self.description = (f"xz -1 with two threads compressing a {lines // 1000} k-line "
+        self.description = (f"xz -1 with two threads compressing a {count(lines)}-line "
                             "generated text file: few, large blocks")
         write_text_file(work / "input.txt", lines)
 

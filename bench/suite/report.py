@@ -23,11 +23,16 @@ PACKAGES = {
 PROGRAM_PACKAGES = ["python3.11", "coreutils", "gcc-12", "g++-12", "sqlite3", "redis-server",
                     "perl", "xz-utils", "valgrind", "libbenchmark1debian"]
 
+# A one-minute load average from this up at the start: other work shares the machine.
+SHARED_LOAD = 0.5
+
 COLOURS = {"glibc": "#4c72b0", "jemalloc": "#dd8452", "mimalloc": "#55a868",
            "tcmalloc": "#c44e52"}
 
 
 def format_seconds(seconds):
+    if seconds >= 1000:
+        return f"{seconds:.0f} s"  # not 1.72e+03 s
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -111,22 +116,35 @@ def cell(value):
     return f"{value:.2f}" if value else "failed"
 
 
+def markdown_table(header, rows, text_columns=1):
+    """A Markdown table padded to line up in a terminal too: the first text_columns
+    columns left-aligned, the figures after them right-aligned."""
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    rule = ["-" * (w + 2) if i < text_columns else "-" * (w + 1) + ":"
+            for i, w in enumerate(widths)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).ljust(w) if i < text_columns else str(c).rjust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+    return "\n".join([line(header), "|" + "|".join(rule) + "|"] + [line(r) for r in rows])
+
+
 def ratio_table(run):
     header = (["workload"] + [f"time kmm/{o}" for o in others(run)]
               + [f"memory kmm/{o}" for o in others(run)])
-    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    rows = []
     for label, times, memories in ratio_rows(run):
         if label.startswith("geometric mean"):
             label = f"**{label}**"
-        lines.append("| " + " | ".join([label] + [cell(v) for v in times + memories]) + " |")
-    return "\n".join(lines)
+        rows.append([label] + [cell(v) for v in times + memories])
+    return markdown_table(header, rows)
 
 
 def absolute_table(run):
     allocators = run["allocators"]
     header = (["workload", "one figure is"] + [f"time {a}" for a in allocators]
               + [f"MiB {a}" for a in allocators])
-    lines = ["| " + " | ".join(header) + " |", "|---|---" + "|---:" * (2 * len(allocators)) + "|"]
+    rows = []
     for (kind, workload), figures in medians(run).items():
         what = "one run" if kind == "programs" else "one iteration"
         for f in figures.values():
@@ -142,16 +160,15 @@ def absolute_table(run):
                     cells.append(format_seconds(f["seconds"]))
                 else:
                     cells.append(f"{f['rss_kib'] / 1024:.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows, text_columns=2)
 
 
 def fragmentation_table(run):
     figures = medians(run).get(("micro", "frag/mixed"))
     if not figures:
         return None
-    lines = ["| MiB | " + " | ".join(run["allocators"]) + " |",
-             "|---" + "|---:" * len(run["allocators"]) + "|"]
+    rows = []
     for counter, label in (("live_mib", "live at the peak"),
                            ("peak_rss_mib", "peak resident (VmHWM)"),
                            ("final_rss_mib", "resident at the end (VmRSS)")):
@@ -159,8 +176,8 @@ def fragmentation_table(run):
         for a in run["allocators"]:
             extra = figures.get(a, {}).get("extra", {})
             cells.append(f"{extra[counter]:.1f}" if counter in extra else "failed")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([label] + cells)
+    return markdown_table(["MiB"] + run["allocators"], rows)
 
 
 def callgrind_table(run):
@@ -172,9 +189,9 @@ def callgrind_table(run):
     if not counts:
         return None
     allocators = run["allocators"]
-    lines = ["| operation, block size | loop alone | " + " | ".join(allocators)
-             + " | " + " | ".join(f"kmm − {o}" for o in others(run)) + " |",
-             "|---" + "|---:" * (1 + len(allocators) + len(others(run))) + "|"]
+    header = (["operation, block size", "loop alone"] + allocators
+              + [f"kmm − {o}" for o in others(run)])
+    rows = []
     for case, by_allocator in counts.items():
         loop = by_allocator.get("none")
         net = {a: by_allocator[a] - loop if by_allocator.get(a) is not None and loop else None
@@ -184,8 +201,8 @@ def callgrind_table(run):
         for o in others(run):
             ok = net["kmm"] is not None and net[o] is not None
             cells.append(f"{net['kmm'] - net[o]:+.1f}" if ok else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown_table(header, rows)
 
 
 def read(path):
@@ -287,6 +304,11 @@ def generated_markdown(run, chart_written):
             f"| OS | {m['os']} |",
             f"| load average | {fmt_load(run['load_before'])} at the start, "
             f"{fmt_load(run['load_after'])} at the end |", ""]
+    if run["load_before"][0] >= SHARED_LOAD:
+        out += [f"The machine was shared: other work kept a load average of "
+                f"{run['load_before'][0]:.1f} on its {m['cpus']} CPUs before the run started. "
+                "The times are the noisier for it; the memory figures and the instruction "
+                "counts hardly move with load.", ""]
     out += ["| allocator | Debian package | version |", "|---|---|---|"]
     for allocator, (package, version) in v["allocators"].items():
         out.append(f"| {allocator} | `{package}` | {version} |")

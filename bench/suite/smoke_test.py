@@ -1,7 +1,8 @@
 """The suite's smoke test (ctest bench_smoke): bench.py --quick on two workloads, a
 micro one and a program, with glibc and kmm. Checks that the run succeeds, that its
-table parses (a header, then rows whose every cell after the first is a number), and
-that docs/ is left alone. No figure is compared with anything.
+table parses (a header, then rows whose every cell after the first is a number), that
+docs/ is left alone, and that a misspelt option is refused in one line. No figure is
+compared with anything.
 
     smoke_test.py BUILD_DIR OUTPUT_DIR
 """
@@ -24,7 +25,8 @@ def docs_state():
 
 def table_rows(output):
     lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| workload |"))
+    start = next((i for i, line in enumerate(lines) if line.startswith("| workload ")), None)
+    assert start is not None, "no table in the output"
     rows = []
     for line in lines[start:]:
         if not line.startswith("|"):
@@ -33,8 +35,18 @@ def table_rows(output):
     return rows
 
 
+def check_bad_option(build):
+    """A misspelt option is refused in one line that names it."""
+    done = subprocess.run([sys.executable, str(HERE / "bench.py"), "--build", build,
+                           "--check-options", "--quik"], capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, f"--quik: exit {done.returncode}"
+    assert len(lines) == 1 and "--quik" in lines[0] and "--quick" in lines[0], lines
+
+
 def main():
     build, output = sys.argv[1], sys.argv[2]
+    check_bad_option(build)
     before = docs_state()
     done = subprocess.run(
         [sys.executable, str(HERE / "bench.py"), "--build", build, "--quick",

@@ -4,10 +4,10 @@
 //   kmm_bench_suite --allocator=NAME [--kmm-library=PATH] [--quick] [--verify]
 //                   [google-benchmark flags]
 //
-// NAME is glibc, jemalloc, mimalloc, tcmalloc or kmm. --verify only shows that the
-// allocator, not glibc, serves the table. --quick makes the fragmentation run and the
-// thread workloads' iterations smaller. Benchmarks are named GROUP/VARIANT; the driver
-// (bench/suite/bench.py) runs each group in a process of its own.
+// NAME is glibc, jemalloc, mimalloc, tcmalloc or kmm. --verify only checks the table
+// (bench_allocator_verify) and runs nothing. --quick makes the fragmentation run and
+// larson smaller. Benchmarks are named GROUP/VARIANT; the driver (bench/suite/bench.py)
+// runs each benchmark in a process of its own.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -131,10 +131,13 @@ void register_realloc()
 void register_threads()
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	int cpus = online < 2 ? 2 : online > 64 ? 64 : (int)online;
+	int cpus = online < 2 ? 2 : online > BENCH_MAX_THREADS ? BENCH_MAX_THREADS : (int)online;
+	// More threads than CPUs on any machine, as far as BENCH_MAX_THREADS allows.
+	int many = 4 * cpus < BENCH_MAX_THREADS ? 4 * cpus : BENCH_MAX_THREADS;
 	long objects = quick ? 25000 : 100000;
 
 	benchmark::RegisterBenchmark("larson/4x2", [objects](benchmark::State &state) {
+		run_producer_consumer(&allocator, 4, objects);
 		for (auto _ : state)
 			check(state, run_producer_consumer(&allocator, 4, objects));
 		state.SetItemsProcessed(state.iterations() * 4 * objects * 2);
@@ -142,16 +145,19 @@ void register_threads()
 	})->UseRealTime();
 	std::string scratch = "scratch/" + std::to_string(cpus);
 	benchmark::RegisterBenchmark(scratch.c_str(), [cpus](benchmark::State &state) {
+		run_cache_scratch(&allocator, cpus, 1000, 100);
 		for (auto _ : state)
 			check(state, run_cache_scratch(&allocator, cpus, 1000, 100));
 		state.SetLabel(std::to_string(cpus) + " threads x 1000 rounds of 100 writes");
 	})->UseRealTime();
-	benchmark::RegisterBenchmark("threads/8", [](benchmark::State &state) {
-		constexpr int threads = 8, rounds = 100, batch = 100;
+	std::string threads = "threads/" + std::to_string(many);
+	benchmark::RegisterBenchmark(threads.c_str(), [many](benchmark::State &state) {
+		constexpr int rounds = 100, batch = 100;
+		run_thread_batches(&allocator, many, rounds, batch);
 		for (auto _ : state)
-			check(state, run_thread_batches(&allocator, threads, rounds, batch));
-		state.SetItemsProcessed(state.iterations() * threads * rounds * batch);
-		state.SetLabel("8 threads x 100 batches of 100");
+			check(state, run_thread_batches(&allocator, many, rounds, batch));
+		state.SetItemsProcessed(state.iterations() * many * rounds * batch);
+		state.SetLabel(std::to_string(many) + " threads x 100 batches of 100");
 	})->UseRealTime();
 }
 

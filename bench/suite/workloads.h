@@ -49,6 +49,9 @@ int run_realloc_doubling(const struct bench_allocator *a, size_t max);
  */
 int run_realloc_append(const struct bench_allocator *a, int strings, size_t final, uint64_t seed);
 
+/* The most threads (or thread pairs) a multi-threaded workload starts. */
+#define BENCH_MAX_THREADS 256
+
 /*
  * Larson's shape: PAIRS producer/consumer thread pairs. Each producer allocates
  * OBJECTS blocks of 16 to 1024 bytes and hands them to its consumer, which keeps 1024

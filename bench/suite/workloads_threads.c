@@ -15,7 +15,6 @@
 #define WORKING_SET 1024
 #define MIN_OBJECT  16
 #define MAX_OBJECT  1024
-#define MAX_THREADS 64
 
 /* One producer and its consumer; the two indices sit on cache lines of their own. */
 struct handoff {
@@ -96,11 +95,11 @@ static void *consumer(void *arg)
 int run_producer_consumer(const struct bench_allocator *a, int pairs, long objects)
 {
 	struct handoff *handoffs;
-	pthread_t threads[2 * MAX_THREADS];
+	pthread_t threads[2 * BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0, started = 0;
 
-	if (pairs < 1 || pairs > MAX_THREADS)
+	if (pairs < 1 || pairs > BENCH_MAX_THREADS)
 		return -1;
 	/* Harness memory, from glibc: only the objects handed over come from A. */
 	handoffs = aligned_alloc(64, sizeof(*handoffs) * pairs);
@@ -169,12 +168,12 @@ static void *scratch_thread(void *arg)
 
 int run_cache_scratch(const struct bench_allocator *a, int threads, int rounds, int writes)
 {
-	struct scratch scratches[MAX_THREADS];
-	pthread_t ids[MAX_THREADS];
+	struct scratch scratches[BENCH_MAX_THREADS];
+	pthread_t ids[BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0;
 
-	if (threads < 1 || threads > MAX_THREADS)
+	if (threads < 1 || threads > BENCH_MAX_THREADS)
 		return -1;
 	pthread_barrier_init(&start, NULL, threads);
 	for (int i = 0; i < threads; i++) {
@@ -196,6 +195,10 @@ int run_cache_scratch(const struct bench_allocator *a, int threads, int rounds, 
 
 #define MAX_BATCH 1024
 
+/*
+ * The batchers sit side by side in one array: a thread copies its own into locals and
+ * writes back once at the end, so that the harness shares no cache line between threads.
+ */
 struct batcher {
 	const struct bench_allocator *a;
 	pthread_barrier_t *start;
@@ -206,35 +209,39 @@ struct batcher {
 static void *batch_thread(void *arg)
 {
 	struct batcher *b = arg;
+	const struct bench_allocator *a = b->a;
+	uint64_t seed = b->seed;
 	char *blocks[MAX_BATCH];
+	int batch = b->batch, failed = 0;
 
 	pthread_barrier_wait(b->start);
-	for (int r = 0; r < b->rounds && !b->failed; r++) {
-		for (int i = 0; i < b->batch; i++) {
-			blocks[i] = b->a->malloc(8 + bench_random(&b->seed) % 505);
+	for (int r = 0; r < b->rounds && !failed; r++) {
+		for (int i = 0; i < batch; i++) {
+			blocks[i] = a->malloc(8 + bench_random(&seed) % 505);
 			if (!blocks[i]) {
-				b->failed = 1;
-				b->batch = i;
+				failed = 1;
+				batch = i;
 				break;
 			}
 			blocks[i][0] = (char)i;
 		}
-		for (int i = 0; i < b->batch; i++) {
-			b->failed |= blocks[i][0] != (char)i;
-			b->a->free(blocks[i]);
+		for (int i = 0; i < batch; i++) {
+			failed |= blocks[i][0] != (char)i;
+			a->free(blocks[i]);
 		}
 	}
+	b->failed = failed;
 	return NULL;
 }
 
 int run_thread_batches(const struct bench_allocator *a, int threads, int rounds, int batch)
 {
-	struct batcher batchers[MAX_THREADS];
-	pthread_t ids[MAX_THREADS];
+	struct batcher batchers[BENCH_MAX_THREADS];
+	pthread_t ids[BENCH_MAX_THREADS];
 	pthread_barrier_t start;
 	int failed = 0;
 
-	if (threads < 1 || threads > MAX_THREADS || batch < 1 || batch > MAX_BATCH)
+	if (threads < 1 || threads > BENCH_MAX_THREADS || batch < 1 || batch > MAX_BATCH)
 		return -1;
 	pthread_barrier_init(&start, NULL, threads);
 	for (int i = 0; i < threads; i++) {
