@@ -108,6 +108,9 @@ int main(int argc, char **argv)
 
 	if (kmm_stats_dump(1, "pagetypeinfo") != -1 || errno != EINVAL)
 		FAIL("kmm_stats_dump with a bad list: expected -1 and EINVAL");
+	if (kmm_stats_dump(-1, "buddyinfo") != -1 || errno != EBADF)
+		FAIL("kmm_stats_dump to a closed descriptor: expected -1 and EBADF, got errno %d",
+		     errno);
 	fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || kmm_stats_dump(fd, "slabinfo,meminfo,json") != 0)
 		FAIL("kmm_stats_dump to %s: %s", argv[1], strerror(errno));
