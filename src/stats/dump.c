@@ -5,7 +5,9 @@
  * A dump allocates nothing and takes no allocator lock (the snapshot reads without
  * them), so a signal that lands inside malloc dumps and returns. One dump runs at a
  * time, since the snapshot and the output buffer are static: a signal that arrives
- * while another dump runs is skipped; the others wait up to 2 s for their turn.
+ * while another dump runs cannot wait for it (it may have interrupted it), so it leaves
+ * a note and the dump that is running makes another one when it ends. The others wait
+ * up to 2 s for their turn.
  *
  * The snapshot thread (KMM_STATS_INTERVAL) runs with every signal blocked, so the dump
  * signal never interrupts it in the middle of its own dump. It is not started again in
@@ -33,6 +35,7 @@
 static unsigned int stats_what;      /* STATS_* bits; 0: no dump at exit */
 static unsigned int stats_on_demand; /* what a signal or an interval dumps */
 static int dump_busy;                /* one dump at a time; atomic */
+static int signal_pending;           /* a signal came during a dump; atomic */
 static bool fork_holds_dump;         /* the fork prepare handler took dump_busy */
 static bool open_failed_reported;
 
@@ -61,7 +64,7 @@ static struct seq_buf out;        /* guarded by dump_busy */
 static bool dump_begin(bool wait)
 {
 	for (int tries = 0; tries < 2000; tries++) {
-		if (!__atomic_exchange_n(&dump_busy, 1, __ATOMIC_ACQUIRE))
+		if (!__atomic_exchange_n(&dump_busy, 1, __ATOMIC_SEQ_CST))
 			return true;
 		if (!wait)
 			return false;
@@ -70,9 +73,22 @@ static bool dump_begin(bool wait)
 	return false;
 }
 
+static void dump_configured(unsigned int what, const char *reason);
+
+/*
+ * Let the dump go, and answer a signal that came meanwhile. The handler sets the note
+ * before it tries the dump and this reads it after letting go (both sequentially
+ * consistent), so one of the two always sees the other.
+ */
 static void dump_end(void)
 {
-	__atomic_store_n(&dump_busy, 0, __ATOMIC_RELEASE);
+	for (;;) {
+		__atomic_store_n(&dump_busy, 0, __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&signal_pending, __ATOMIC_SEQ_CST) || !dump_begin(false))
+			return;
+		if (__atomic_exchange_n(&signal_pending, 0, __ATOMIC_SEQ_CST))
+			dump_configured(stats_on_demand, "signal");
+	}
 }
 
 /* 0, or -1 with errno of the first write that failed. */
@@ -165,8 +181,10 @@ static void dump_signal_handler(int sig)
 {
 	int saved = errno;
 
+	__atomic_store_n(&signal_pending, 1, __ATOMIC_SEQ_CST);
 	if (dump_begin(false)) {
-		dump_configured(stats_on_demand, "signal");
+		if (__atomic_exchange_n(&signal_pending, 0, __ATOMIC_SEQ_CST))
+			dump_configured(stats_on_demand, "signal");
 		dump_end();
 	}
 	errno = saved;
@@ -280,6 +298,7 @@ void kmm_stats_fork_parent(void)
 
 void kmm_stats_fork_child(void)
 {
+	__atomic_store_n(&signal_pending, 0, __ATOMIC_RELAXED); /* the parent answers it */
 	dump_end();
 }
 
