@@ -73,8 +73,10 @@ void kmm_vfree(const void *addr);
 /*
  * Write kmm's statistics to @fd in the kernel's formats: @what is a comma list of
  * buddyinfo, slabinfo, meminfo, vmstat, zoneinfo and json, or "all" (NULL or "" mean
- * all). Async-signal-safe: it allocates nothing and takes no allocator lock. Returns 0,
- * or -1 with errno EINVAL (a bad @what) or EBUSY (another dump did not finish).
+ * all). It allocates nothing and takes no allocator lock, so a signal handler may call
+ * it; one dump runs at a time, and it waits up to 2 s for another to end. Returns 0, or
+ * -1 with errno EINVAL (a bad @what), EBUSY (another dump did not end) or the error of
+ * the write that failed.
  */
 int kmm_stats_dump(int fd, const char *what);
 

@@ -106,8 +106,9 @@ struct slabinfo {
 void kmm_stats_slabinfo(const struct kmm_stats *st, int id, struct slabinfo *info);
 
 /*
- * Read the KMM_STATS* options, catch the signal, register the exit dump. Called once
- * kmm is initialized; the snapshot thread starts from kmm_stats_start().
+ * Read the KMM_STATS* options, keep a copy of stderr for the exit dump (a destructor)
+ * and catch the signal. Called once kmm is initialized; the snapshot thread starts
+ * from kmm_stats_start(), in kmm's constructor.
  */
 void kmm_stats_init(void);
 void kmm_stats_start(void);
