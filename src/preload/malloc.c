@@ -87,7 +87,7 @@ KMM_EXPORT void free(void *ptr)
 			struct kmem_cache *s = slab->slab_cache;
 			struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
 
-			if (unlikely(!slab_object_valid(s, slab, ptr)))
+			if (unlikely(!slab_object_valid(s, ptr)))
 				goto slow; /* reported there */
 			if (likely(slab == c->slab)) {
 				if (unlikely(ptr == c->freelist))

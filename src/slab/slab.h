@@ -56,22 +56,25 @@ struct kmem_cache_node {
 };
 
 struct kmem_cache {
-	unsigned int size;            /* stride between objects */
-	unsigned int object_size;     /* what a user may use: ksize() */
-	unsigned int offset;          /* of the free pointer in a free object */
-	unsigned int reciprocal_size; /* 2^32 / size, rounded up: index without a divide */
+	/* What every free reads comes first, in one cache line: see slab_object_valid. */
+	uint64_t divisor;         /* 2^64 / size, rounded up */
+	uint64_t valid_limit;     /* offset * divisor is below this for objects only */
+	uintptr_t random;         /* key that encodes in-object free pointers */
+	unsigned int slab_mask;   /* bytes in a slab, less one */
+	unsigned int offset;      /* of the free pointer in a free object */
+	unsigned int id;          /* index of this cache's per-thread state */
+	unsigned int size;        /* stride between objects */
+	unsigned int object_size; /* what a user may use: ksize() */
 	unsigned int align;
 	unsigned int order;       /* of each slab */
 	unsigned int objects;     /* per slab */
-	unsigned int id;          /* index of this cache's per-thread state */
 	unsigned int min_partial; /* partial slabs kept before an empty one goes back */
 	unsigned long flags;
-	uintptr_t random; /* key that encodes in-object free pointers */
 	void (*ctor)(void *);
 	char name[SLAB_NAME_LEN];
 	bool in_use;
 	struct kmem_cache_node node[MAX_NUMNODES];
-};
+} __attribute__((aligned(64)));
 
 /* The kernel's kmem_cache_cpu, one per thread per cache; see the top of this file. */
 struct kmem_cache_cpu {
@@ -220,16 +223,21 @@ static __always_inline struct page *virt_to_slab(const void *obj)
 }
 
 /*
- * Whether @obj is the start of an object of @slab (not inside one, not past the end).
- * A multiply by the reciprocal instead of a divide, as the kernel's obj_to_index().
+ * Whether @obj is the start of an object in its slab of @s (not inside one, not past
+ * the end), in one multiply and one compare. Buddy blocks are aligned to their size within the
+ * zone window, which is itself aligned to the largest block, so the offset in the slab
+ * is the address masked. With c = 2^64 / size rounded up and e = c * size - 2^64
+ * (0 <= e < size), an offset n < 2^32 is a multiple of size iff n * c mod 2^64 < c
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019), and the
+ * multiple q * size maps to q * e, so the objects 0 .. objects - 1 are exactly the
+ * offsets mapping below objects * e (below 1 when size is a power of two, e = 0: then
+ * every multiple in the slab is an object). kmem_cache_setup computes the limit.
  */
-static __always_inline bool slab_object_valid(const struct kmem_cache *s, struct page *slab,
-                                              const void *obj)
+static __always_inline bool slab_object_valid(const struct kmem_cache *s, const void *obj)
 {
-	uint32_t offset = (uint32_t)((uintptr_t)obj - (uintptr_t)page_address(slab));
-	uint32_t index = (uint32_t)(((uint64_t)offset * s->reciprocal_size) >> 32);
+	uint32_t offset = (uint32_t)(uintptr_t)obj & s->slab_mask;
 
-	return index * s->size == offset && index < s->objects;
+	return (uint64_t)offset * s->divisor < s->valid_limit;
 }
 
 /*

@@ -476,6 +476,7 @@ struct kmem_cache *kmem_cache_slot(void)
 int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
                      unsigned long flags, void (*ctor)(void *))
 {
+	uint64_t excess;
 	size_t stride;
 
 	if (size == 0 || (align & (align - 1)) || align > PAGE_SIZE) {
@@ -494,10 +495,13 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	s->size = (unsigned int)stride;
 	s->object_size = ctor ? (unsigned int)size : (unsigned int)(stride);
 	s->offset = ctor ? (unsigned int)ALIGN_UP(size, sizeof(void *)) : 0;
-	s->reciprocal_size = (unsigned int)(((1ULL << 32) + stride - 1) / stride);
 	s->align = (unsigned int)align;
 	s->order = (flags & SLAB_KMALLOC) ? KMALLOC_SLAB_ORDER : slab_order(s->size);
 	s->objects = (unsigned int)((PAGE_SIZE << s->order) / s->size);
+	s->slab_mask = (unsigned int)((PAGE_SIZE << s->order) - 1);
+	s->divisor = UINT64_MAX / stride + 1; /* stride > 1: 2^64 / stride rounded up */
+	excess = s->divisor * stride;         /* e of slab_object_valid, mod 2^64 */
+	s->valid_limit = excess ? s->objects * excess : 1;
 	s->min_partial = (unsigned int)(SLAB_MIN_PARTIAL_BYTES >> (PAGE_SHIFT + s->order));
 	if (s->min_partial > SLAB_MIN_PARTIAL)
 		s->min_partial = SLAB_MIN_PARTIAL;
