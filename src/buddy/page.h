@@ -107,9 +107,9 @@ PAGEFLAG(Slab, slab)
 PAGEFLAG(LargeKmalloc, large_kmalloc)
 
 /* The physical address space: set once at initialization, read-only afterwards. */
-extern char *kmm_phys_base;
-extern unsigned long kmm_max_pfn; /* one past the last pfn */
-extern struct page *mem_map;
+extern char *kmm_phys_base KMM_HIDDEN;
+extern unsigned long kmm_max_pfn KMM_HIDDEN; /* one past the last pfn */
+extern struct page *mem_map KMM_HIDDEN;
 
 static __always_inline unsigned long page_to_pfn(const struct page *page)
 {
@@ -136,10 +136,10 @@ static __always_inline struct page *virt_to_page(const void *addr)
 	return pfn_to_page(virt_to_pfn(addr));
 }
 
-/* Whether @addr lies inside kmm's physical address space at all. */
+/* Whether @addr lies inside kmm's physical address space at all (below it, it wraps). */
 static __always_inline int virt_addr_valid(const void *addr)
 {
-	return (uintptr_t)addr - (uintptr_t)kmm_phys_base < (kmm_max_pfn << PAGE_SHIFT);
+	return virt_to_pfn(addr) < kmm_max_pfn;
 }
 
 static inline int page_to_nid(const struct page *page)

@@ -49,7 +49,9 @@ static __noinline void *malloc_refill(struct kmem_cache *s, struct kmem_cache_cp
 
 /*
  * The kmalloc caches sit at the start of kmem_caches, so a size class's index is also
- * its cache's id: the thread's freelist is found without reading the cache first.
+ * its cache's id: the thread's freelist is found without reading the cache at all
+ * (kmalloc caches have no constructor, so their free pointer is at offset 0, and the
+ * thread keeps a copy of the key).
  */
 KMM_EXPORT void *malloc(size_t size)
 {
@@ -64,7 +66,7 @@ KMM_EXPORT void *malloc(size_t size)
 	obj = c->freelist;
 	if (unlikely(!obj))
 		return malloc_refill(&kmem_caches[index], c);
-	c->freelist = get_freepointer(&kmem_caches[index], obj);
+	c->freelist = get_freepointer_cpu(c, obj);
 	return obj;
 }
 
@@ -85,7 +87,7 @@ KMM_EXPORT void free(void *ptr)
 
 		if (likely(slab)) {
 			struct kmem_cache *s = slab->slab_cache;
-			struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+			struct kmem_cache_cpu *c = this_cpu_slab(s);
 
 			if (unlikely(!slab_object_valid(s, ptr)))
 				goto slow; /* reported there */

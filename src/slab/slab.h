@@ -60,6 +60,7 @@ struct kmem_cache {
 	uint64_t divisor;         /* 2^64 / size, rounded up */
 	uint64_t valid_limit;     /* offset * divisor is below this for objects only */
 	uintptr_t random;         /* key that encodes in-object free pointers */
+	long cpu_slab;            /* where this_cpu_slab finds the thread's kmem_cache_cpu */
 	unsigned int slab_mask;   /* bytes in a slab, less one */
 	unsigned int offset;      /* of the free pointer in a free object */
 	unsigned int id;          /* index of this cache's per-thread state */
@@ -80,30 +81,66 @@ struct kmem_cache {
 struct kmem_cache_cpu {
 	void *freelist;    /* objects of @slab that only this thread may take */
 	struct page *slab; /* the thread's active (frozen) slab */
-};
+	/*
+	 * The cache's key (kmem_cache.random), copied by __slab_alloc before @freelist is
+	 * set: malloc then reads one line of its own, not the cache. 8 bytes of the 32 are
+	 * spare, in the same cache line as @freelist.
+	 */
+	uintptr_t random;
+} __attribute__((aligned(32)));
 
 extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
 
 /*
+ * The calling thread's kmem_cache_cpu of @s, the kernel's this_cpu_ptr(s->cpu_slab):
+ * initial-exec TLS lies at one offset from every thread's thread pointer, so the cache
+ * keeps that offset and a free adds it to the thread pointer, where indexing
+ * kmem_cache_cpus by s->id also reads the offset of the array from the GOT. Only for a
+ * cache that is set up: before initialization, every cache's cpu_slab reads 0.
+ */
+static __always_inline struct kmem_cache_cpu *this_cpu_slab(const struct kmem_cache *s)
+{
+	return (struct kmem_cache_cpu *)((char *)__builtin_thread_pointer() + s->cpu_slab);
+}
+
+/*
  * Free pointers live in free objects (the one piece of metadata inside the memory it
  * describes), encoded as the kernel's CONFIG_SLAB_FREELIST_HARDENED does, so a stray
- * write or a leaked pointer does not hand out arbitrary memory.
+ * write or a leaked pointer does not hand out arbitrary memory: stored = pointer ^ key,
+ * the key being the cache's random value ^ the address the pointer is stored at.
+ *
+ * The key depends on neither the pointer nor the stored value, and is kept opaque so
+ * that the compiler computes it first: between one malloc and the next the freelist's
+ * head passes through memory (the load of the stored value, the store of the new head,
+ * the next load of it), and one XOR on that chain costs less than two.
  */
-static __always_inline void *freeptr_decode(const struct kmem_cache *s, const void *obj,
-                                            uintptr_t stored)
+static __always_inline uintptr_t freeptr_key(uintptr_t random, const void *obj)
 {
-	return (void *)(stored ^ s->random ^ (uintptr_t)obj);
+	uintptr_t key = random ^ (uintptr_t)obj;
+
+	OPTIMIZER_HIDE_VAR(key);
+	return key;
 }
 
 static __always_inline void *get_freepointer(const struct kmem_cache *s, void *obj)
 {
-	return freeptr_decode(s, obj, *(uintptr_t *)((char *)obj + s->offset));
+	return (void *)(*(uintptr_t *)((char *)obj + s->offset) ^ freeptr_key(s->random, obj));
 }
 
 static __always_inline void set_freepointer(const struct kmem_cache *s, void *obj, void *fp)
 {
-	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
+	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ freeptr_key(s->random, obj);
+}
+
+/*
+ * The same through the thread's copy of the key, for caches whose free pointer is at
+ * offset 0 (those without a constructor, all the kmalloc caches among them): what
+ * malloc reads is then all in the thread's kmem_cache_cpu.
+ */
+static __always_inline void *get_freepointer_cpu(const struct kmem_cache_cpu *c, void *obj)
+{
+	return (void *)(*(uintptr_t *)obj ^ freeptr_key(c->random, obj));
 }
 
 /* page->counters, field by field. */
@@ -184,7 +221,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *obj,
                                       const char *caller)
 {
-	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
+	struct kmem_cache_cpu *c = this_cpu_slab(s);
 
 	if (likely(slab == c->slab)) {
 		if (unlikely(obj == c->freelist))
@@ -276,6 +313,6 @@ void slab_fork_child(void);
 /* Set up the thread-exit hook; at initialization, before any slab is used. */
 int slab_init(void);
 
-extern struct kmem_cache kmem_caches[KMM_MAX_CACHES];
+extern struct kmem_cache kmem_caches[KMM_MAX_CACHES] KMM_HIDDEN;
 
 #endif /* KMM_SLAB_SLAB_H */

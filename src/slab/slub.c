@@ -219,6 +219,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		return NULL;
 	c->slab = slab;
 load:
+	c->random = s->random;
 	c->freelist = get_freepointer(s, freelist);
 	/* A thread past its exit flush keeps no slab: the next flush would not come. */
 	if (unlikely(this_slab_thread.exiting))
@@ -508,6 +509,7 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	if (s->min_partial < 2)
 		s->min_partial = 2;
 	s->id = (unsigned int)(s - kmem_caches);
+	s->cpu_slab = (char *)&kmem_cache_cpus[s->id] - (char *)__builtin_thread_pointer();
 	s->flags = flags;
 	s->ctor = ctor;
 	s->random = random_key();
