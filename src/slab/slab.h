@@ -153,6 +153,9 @@ typedef union {
 	};
 } slab_counters_t;
 
+/* page->counters with inuse at 1: inuse is the first field, its lowest bits (tested). */
+#define SLAB_INUSE_ONE 1UL
+
 void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
 /* A free into another slab while threads may race: SLUB's cmpxchg_double loop. */
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj);
@@ -185,7 +188,8 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
 	if (unlikely(prior == obj || c.inuse == 0)) /* more frees than objects handed out */
 		slab_double_free(s, "free", obj);
 	set_freepointer(s, obj, prior);
-	c.inuse--;
+	/* inuse is the low bits of the word and not 0: no bitfield merge, no borrow. */
+	c.counters -= SLAB_INUSE_ONE;
 	slab->freelist = obj;
 	slab->counters = c.counters;
 	if (unlikely(!c.inuse || !prior) && !c.frozen)

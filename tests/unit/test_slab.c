@@ -279,6 +279,16 @@ static void check_object_valid(struct kmem_cache *s)
 	}
 }
 
+/* A single-threaded free decrements inuse by subtracting from the whole counters word. */
+static void test_counters_layout(void)
+{
+	slab_counters_t c = {.inuse = 1, .objects = 0x7fff, .frozen = 1};
+
+	c.counters -= SLAB_INUSE_ONE;
+	CHECK(c.inuse == 0 && c.objects == 0x7fff && c.frozen == 1,
+	      "inuse is not the lowest field of page->counters");
+}
+
 static void test_object_valid(void)
 {
 	static const size_t sizes[] = {8, 24, 40, 56, 72, 100, 1000, 2000, 3000, 4095, 6000, 32768};
@@ -409,6 +419,7 @@ int main(int argc, char **argv)
 	test_kmalloc_classes();
 	test_slab_lookup();
 	test_object_valid();
+	test_counters_layout();
 	test_large_and_vmalloc();
 	test_lazy_vfree();
 	expect_abort("destroy",
