@@ -38,9 +38,11 @@ static __noinline void *malloc_slow(size_t size)
 	return kmalloc(size);
 }
 
-static __noinline void *malloc_refill(struct kmem_cache *s, struct kmem_cache_cpu *c)
+/* Takes the size, not the cache: malloc then keeps nothing alive for this call. */
+static __noinline void *malloc_refill(size_t size)
 {
-	void *obj = __slab_alloc(s, c);
+	unsigned int index = kmalloc_size_index_small[(size + 15) >> 4];
+	void *obj = __slab_alloc(&kmem_caches[index], &kmem_cache_cpus[index]);
 
 	if (unlikely(!obj))
 		errno = ENOMEM;
@@ -65,7 +67,7 @@ KMM_EXPORT void *malloc(size_t size)
 	c = &kmem_cache_cpus[index];
 	obj = c->freelist;
 	if (unlikely(!obj))
-		return malloc_refill(&kmem_caches[index], c);
+		return malloc_refill(size);
 	c->freelist = get_freepointer_cpu(c, obj);
 	return obj;
 }
@@ -83,7 +85,8 @@ static __noinline void free_slow(void *ptr)
 KMM_EXPORT void free(void *ptr)
 {
 	if (likely(virt_addr_valid(ptr))) {
-		struct page *slab = virt_to_slab(ptr);
+		/* Slabs of other orders (dedicated caches') take the slow path. */
+		struct page *slab = virt_to_kmalloc_slab(ptr);
 
 		if (likely(slab)) {
 			struct kmem_cache *s = slab->slab_cache;

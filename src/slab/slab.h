@@ -246,20 +246,28 @@ static __always_inline struct page *slab_head(struct page *page)
 }
 
 /*
- * The slab holding @obj, an address inside the zones, or NULL when its page is not a
- * slab's. An aligned descriptor marked as a slab of KMALLOC_SLAB_ORDER can only be the
- * head of the block that covers @obj: buddy blocks are naturally aligned, so no tail
- * of such a slab sits at that alignment, and a tail of a larger one records its order.
+ * The slab of order KMALLOC_SLAB_ORDER (every kmalloc slab's) holding @obj, an address
+ * inside the zones, or NULL when there is none. An aligned descriptor marked as a slab of
+ * KMALLOC_SLAB_ORDER can only be the head of the block that covers @obj: buddy blocks are naturally
+ * aligned, so no tail of such a slab sits at that alignment, and a tail of a larger one records its
+ * order.
  */
+static __always_inline struct page *virt_to_kmalloc_slab(const void *obj)
+{
+	struct page *head = pfn_to_page(virt_to_pfn(obj) & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+
+	return PageSlab(head) && head->order == KMALLOC_SLAB_ORDER ? head : NULL;
+}
+
+/* The same for a slab of any order: the fallback reads the object's own descriptor. */
 static __always_inline struct page *virt_to_slab(const void *obj)
 {
-	unsigned long pfn = virt_to_pfn(obj);
-	struct page *head = pfn_to_page(pfn & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+	struct page *head = virt_to_kmalloc_slab(obj);
 	struct page *page;
 
-	if (likely(PageSlab(head) && head->order == KMALLOC_SLAB_ORDER))
+	if (likely(head))
 		return head;
-	page = pfn_to_page(pfn);
+	page = virt_to_page(obj);
 	return PageSlab(page) ? slab_head(page) : NULL;
 }
 
