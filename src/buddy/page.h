@@ -80,7 +80,11 @@ struct page {
 	};
 	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
 	int _refcount;      /* 1 on the head of an allocated block, 0 everywhere else */
-	unsigned long reserved;
+	union {
+		unsigned long reserved;
+		/* A slab's head: its cache's cpu_slab (src/slab), set with slab_cache. */
+		long slab_cpu_slab;
+	};
 };
 
 _Static_assert(sizeof(struct page) == 64, "struct page should stay one cache line");

@@ -90,7 +90,7 @@ KMM_EXPORT void free(void *ptr)
 
 		if (likely(slab)) {
 			struct kmem_cache *s = slab->slab_cache;
-			struct kmem_cache_cpu *c = this_cpu_slab(s);
+			struct kmem_cache_cpu *c = slab_this_cpu(slab);
 
 			if (unlikely(!slab_object_valid(s, ptr)))
 				goto slow; /* reported there */

@@ -60,7 +60,6 @@ struct kmem_cache {
 	uint64_t divisor;         /* 2^64 / size, rounded up */
 	uint64_t valid_limit;     /* offset * divisor is below this for objects only */
 	uintptr_t random;         /* key that encodes in-object free pointers */
-	long cpu_slab;            /* where this_cpu_slab finds the thread's kmem_cache_cpu */
 	unsigned int slab_mask;   /* bytes in a slab, less one */
 	unsigned int offset;      /* of the free pointer in a free object */
 	unsigned int id;          /* index of this cache's per-thread state */
@@ -71,6 +70,7 @@ struct kmem_cache {
 	unsigned int objects;     /* per slab */
 	unsigned int min_partial; /* partial slabs kept before an empty one goes back */
 	unsigned long flags;
+	long cpu_slab; /* thread pointer to kmem_cache_cpus[id] */
 	void (*ctor)(void *);
 	char name[SLAB_NAME_LEN];
 	bool in_use;
@@ -93,15 +93,17 @@ extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
 
 /*
- * The calling thread's kmem_cache_cpu of @s, the kernel's this_cpu_ptr(s->cpu_slab):
- * initial-exec TLS lies at one offset from every thread's thread pointer, so the cache
- * keeps that offset and a free adds it to the thread pointer, where indexing
- * kmem_cache_cpus by s->id also reads the offset of the array from the GOT. Only for a
- * cache that is set up: before initialization, every cache's cpu_slab reads 0.
+ * The calling thread's kmem_cache_cpu for the cache of @slab, the kernel's
+ * this_cpu_ptr(s->cpu_slab): initial-exec TLS lies at one offset from every thread's
+ * thread pointer, so each cache keeps that offset (cpu_slab) and each slab's head a
+ * copy of it. free() has read the head already; through the cache, or by indexing
+ * kmem_cache_cpus with s->id (which also reads the array's offset from the GOT), the
+ * thread's freelist would be one or two loads further from the freed pointer. Only
+ * for a live slab: new_slab sets the copy with slab_cache.
  */
-static __always_inline struct kmem_cache_cpu *this_cpu_slab(const struct kmem_cache *s)
+static __always_inline struct kmem_cache_cpu *slab_this_cpu(const struct page *slab)
 {
-	return (struct kmem_cache_cpu *)((char *)__builtin_thread_pointer() + s->cpu_slab);
+	return (struct kmem_cache_cpu *)((char *)__builtin_thread_pointer() + slab->slab_cpu_slab);
 }
 
 /*
@@ -225,7 +227,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *obj,
                                       const char *caller)
 {
-	struct kmem_cache_cpu *c = this_cpu_slab(s);
+	struct kmem_cache_cpu *c = slab_this_cpu(slab);
 
 	if (likely(slab == c->slab)) {
 		if (unlikely(obj == c->freelist))

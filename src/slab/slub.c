@@ -102,6 +102,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 		slab[i].order = s->order;
 	}
 	slab->slab_cache = s;
+	slab->slab_cpu_slab = s->cpu_slab;
 	for (unsigned int i = 0; i < s->objects; i++) {
 		char *obj = base + (size_t)i * s->size;
 
