@@ -80,12 +80,19 @@ struct page {
 	};
 	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
 	int _refcount;      /* 1 on the head of an allocated block, 0 everywhere else */
-	/*
-	 * Head of an allocated block that grew in place past the largest order: the
-	 * max-order blocks it spans (the kernel keeps a gigantic folio's size in its head
-	 * too). 0 on every other page.
-	 */
-	unsigned long contig_blocks;
+	union {
+		/*
+		 * Head of an allocated block that grew in place past the largest order: the
+		 * max-order blocks it spans (the kernel keeps a gigantic folio's size in its
+		 * head too). 0 on every other page.
+		 */
+		unsigned long contig_blocks;
+		/*
+		 * A slab's head: its cache's offset to the thread's kmem_cache_cpu (src/slab),
+		 * set with slab_cache and cleared when the slab goes back.
+		 */
+		long slab_cpu_slab;
+	};
 };
 
 _Static_assert(sizeof(struct page) == 64, "struct page should stay one cache line");
@@ -112,9 +119,9 @@ PAGEFLAG(Slab, slab)
 PAGEFLAG(LargeKmalloc, large_kmalloc)
 
 /* The physical address space: set once at initialization, read-only afterwards. */
-extern char *kmm_phys_base;
-extern unsigned long kmm_max_pfn; /* one past the last pfn */
-extern struct page *mem_map;
+extern char *kmm_phys_base KMM_HIDDEN;
+extern unsigned long kmm_max_pfn KMM_HIDDEN; /* one past the last pfn */
+extern struct page *mem_map KMM_HIDDEN;
 
 static __always_inline unsigned long page_to_pfn(const struct page *page)
 {
@@ -141,10 +148,10 @@ static __always_inline struct page *virt_to_page(const void *addr)
 	return pfn_to_page(virt_to_pfn(addr));
 }
 
-/* Whether @addr lies inside kmm's physical address space at all. */
+/* Whether @addr lies inside kmm's physical address space at all (below it, it wraps). */
 static __always_inline int virt_addr_valid(const void *addr)
 {
-	return (uintptr_t)addr - (uintptr_t)kmm_phys_base < (kmm_max_pfn << PAGE_SHIFT);
+	return virt_to_pfn(addr) < kmm_max_pfn;
 }
 
 static inline int page_to_nid(const struct page *page)

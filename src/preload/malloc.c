@@ -38,9 +38,11 @@ static __noinline void *malloc_slow(size_t size)
 	return kmalloc(size);
 }
 
-static __noinline void *malloc_refill(struct kmem_cache *s, struct kmem_cache_cpu *c)
+/* Takes the size, not the cache: malloc then keeps nothing alive for this call. */
+static __noinline void *malloc_refill(size_t size)
 {
-	void *obj = __slab_alloc(s, c);
+	unsigned int index = kmalloc_size_index_small[(size + 15) >> 4];
+	void *obj = __slab_alloc(&kmem_caches[index], &slab_tls.cpu[index]);
 
 	if (unlikely(!obj))
 		errno = ENOMEM;
@@ -49,7 +51,9 @@ static __noinline void *malloc_refill(struct kmem_cache *s, struct kmem_cache_cp
 
 /*
  * The kmalloc caches sit at the start of kmem_caches, so a size class's index is also
- * its cache's id: the thread's freelist is found without reading the cache first.
+ * its cache's id: the thread's freelist is found without reading the cache at all
+ * (kmalloc caches have no constructor, so their free pointer is at offset 0, and the
+ * thread keeps a copy of the key).
  */
 KMM_EXPORT void *malloc(size_t size)
 {
@@ -60,11 +64,11 @@ KMM_EXPORT void *malloc(size_t size)
 	if (unlikely(size > KMALLOC_SMALL_MAX))
 		return malloc_slow(size);
 	index = kmalloc_size_index_small[(size + 15) >> 4];
-	c = &cpu_slab.cpu[index];
+	c = &slab_tls.cpu[index];
 	obj = c->freelist;
 	if (unlikely(!obj))
-		return malloc_refill(&kmem_caches[index], c);
-	c->freelist = get_freepointer(&kmem_caches[index], obj);
+		return malloc_refill(size);
+	c->freelist = get_freepointer_cpu(c, obj);
 	slab_stat(index, ALLOC_FASTPATH);
 	return obj;
 }
@@ -82,13 +86,14 @@ static __noinline void free_slow(void *ptr)
 KMM_EXPORT void free(void *ptr)
 {
 	if (likely(virt_addr_valid(ptr))) {
-		struct page *slab = virt_to_slab(ptr);
+		/* Slabs of other orders (dedicated caches') take the slow path. */
+		struct page *slab = virt_to_kmalloc_slab(ptr);
 
 		if (likely(slab)) {
 			struct kmem_cache *s = slab->slab_cache;
-			struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
+			struct kmem_cache_cpu *c = slab_this_cpu(slab);
 
-			if (unlikely(!slab_object_valid(s, slab, ptr)))
+			if (unlikely(!slab_object_valid(s, ptr)))
 				goto slow; /* reported there */
 			if (likely(slab == c->slab)) {
 				if (unlikely(ptr == c->freelist))

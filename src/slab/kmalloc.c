@@ -167,7 +167,7 @@ enum kmalloc_kind kmalloc_classify(const void *obj, const char *caller, struct p
 		struct page *page;
 
 		if (likely(slab)) {
-			if (unlikely(!slab_object_valid(slab->slab_cache, slab, obj)))
+			if (unlikely(!slab_object_valid(slab->slab_cache, obj)))
 				kmm_bug("%s(): invalid pointer %p (inside an object of %s)", caller,
 				        obj, slab->slab_cache->name);
 			*pagep = slab;

@@ -24,8 +24,8 @@
 #define NR_KMALLOC_CACHES      33
 
 /* Cache index by (size + 15) / 16 for size <= 1024, and by (size + 255) / 256 above. */
-extern const uint8_t kmalloc_size_index_small[KMALLOC_SMALL_MAX / 16 + 1];
-extern const uint8_t kmalloc_size_index_large[KMALLOC_MAX_CACHE_SIZE / 256 + 1];
+extern const uint8_t kmalloc_size_index_small[KMALLOC_SMALL_MAX / 16 + 1] KMM_HIDDEN;
+extern const uint8_t kmalloc_size_index_large[KMALLOC_MAX_CACHE_SIZE / 256 + 1] KMM_HIDDEN;
 
 static __always_inline struct kmem_cache *kmalloc_slab(size_t size)
 {

@@ -74,17 +74,21 @@ struct kmem_cache_node {
 };
 
 struct kmem_cache {
-	unsigned int size;            /* stride between objects */
-	unsigned int object_size;     /* what a user may use: ksize() */
-	unsigned int offset;          /* of the free pointer in a free object */
-	unsigned int reciprocal_size; /* 2^32 / size, rounded up: index without a divide */
+	/* What every free reads comes first, in one cache line: see slab_object_valid. */
+	uint64_t divisor;         /* 2^64 / size, rounded up */
+	uint64_t valid_limit;     /* offset * divisor is below this for objects only */
+	uintptr_t random;         /* key that encodes in-object free pointers */
+	unsigned int slab_mask;   /* bytes in a slab, less one */
+	unsigned int offset;      /* of the free pointer in a free object */
+	unsigned int id;          /* index of this cache's per-thread state */
+	unsigned int size;        /* stride between objects */
+	unsigned int object_size; /* what a user may use: ksize() */
 	unsigned int align;
 	unsigned int order;       /* of each slab */
 	unsigned int objects;     /* per slab */
-	unsigned int id;          /* index of this cache's per-thread state */
 	unsigned int min_partial; /* partial slabs kept before an empty one goes back */
 	unsigned long flags;
-	uintptr_t random; /* key that encodes in-object free pointers */
+	long cpu_slab; /* from the thread pointer to the thread's slab_tls.cpu[id] */
 	void (*ctor)(void *);
 	char name[SLAB_NAME_LEN];
 	bool in_use;
@@ -94,13 +98,19 @@ struct kmem_cache {
 	 */
 	unsigned long stat[NR_SLUB_STAT_ITEMS];
 	struct kmem_cache_node node[MAX_NUMNODES];
-};
+} __attribute__((aligned(64)));
 
 /* The kernel's kmem_cache_cpu, one per thread per cache; see the top of this file. */
 struct kmem_cache_cpu {
 	void *freelist;    /* objects of @slab that only this thread may take */
 	struct page *slab; /* the thread's active (frozen) slab */
-};
+	/*
+	 * The cache's key (kmem_cache.random), copied by __slab_alloc before @freelist is
+	 * set: malloc then reads one line of its own, not the cache. 8 bytes of the 32 are
+	 * spare, in the same cache line as @freelist.
+	 */
+	uintptr_t random;
+} __attribute__((aligned(32)));
 
 /*
  * A thread's SLUB statistics, every cache's. They sit in a page of their own that the
@@ -122,37 +132,69 @@ struct slab_thread_stats {
  * from one thread-pointer offset (each TLS variable of a shared library costs a load of
  * its offset).
  */
-struct cpu_slab {
+struct slab_tls {
 	struct kmem_cache_cpu cpu[KMM_MAX_CACHES];
 	struct slab_thread_stats *stats;
 };
 
-extern __thread struct cpu_slab cpu_slab __attribute__((tls_model("initial-exec")));
+extern __thread struct slab_tls slab_tls __attribute__((tls_model("initial-exec")));
+
+/*
+ * The calling thread's kmem_cache_cpu for the cache of @slab, the kernel's
+ * this_cpu_ptr(s->cpu_slab): initial-exec TLS lies at one offset from every thread's
+ * thread pointer, so each cache keeps that offset (cpu_slab) and each slab's head a
+ * copy of it. free() has read the head already; through the cache, or by indexing
+ * slab_tls.cpu with s->id (which also reads the block's offset from the GOT), the
+ * thread's freelist would be one or two loads further from the freed pointer. Only
+ * for a live slab: new_slab sets the copy with slab_cache.
+ */
+static __always_inline struct kmem_cache_cpu *slab_this_cpu(const struct page *slab)
+{
+	return (struct kmem_cache_cpu *)((char *)__builtin_thread_pointer() + slab->slab_cpu_slab);
+}
 
 /*
  * Free pointers live in free objects (the one piece of metadata inside the memory it
  * describes), encoded as the kernel's CONFIG_SLAB_FREELIST_HARDENED does, so a stray
- * write or a leaked pointer does not hand out arbitrary memory.
+ * write or a leaked pointer does not hand out arbitrary memory: stored = pointer ^ key,
+ * the key being the cache's random value ^ the address the pointer is stored at.
+ *
+ * The key depends on neither the pointer nor the stored value, and is kept opaque so
+ * that the compiler computes it first: between one malloc and the next the freelist's
+ * head passes through memory (the load of the stored value, the store of the new head,
+ * the next load of it), and one XOR on that chain costs less than two.
  */
-static __always_inline void *freeptr_decode(const struct kmem_cache *s, const void *obj,
-                                            uintptr_t stored)
+static __always_inline uintptr_t freeptr_key(uintptr_t random, const void *obj)
 {
-	return (void *)(stored ^ s->random ^ (uintptr_t)obj);
+	uintptr_t key = random ^ (uintptr_t)obj;
+
+	OPTIMIZER_HIDE_VAR(key);
+	return key;
 }
 
 static __always_inline void *get_freepointer(const struct kmem_cache *s, void *obj)
 {
-	return freeptr_decode(s, obj, *(uintptr_t *)((char *)obj + s->offset));
+	return (void *)(*(uintptr_t *)((char *)obj + s->offset) ^ freeptr_key(s->random, obj));
 }
 
 static __always_inline void set_freepointer(const struct kmem_cache *s, void *obj, void *fp)
 {
-	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ s->random ^ (uintptr_t)obj;
+	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ freeptr_key(s->random, obj);
+}
+
+/*
+ * The same through the thread's copy of the key, for caches whose free pointer is at
+ * offset 0 (those without a constructor, all the kmalloc caches among them): what
+ * malloc reads is then all in the thread's kmem_cache_cpu.
+ */
+static __always_inline void *get_freepointer_cpu(const struct kmem_cache_cpu *c, void *obj)
+{
+	return (void *)(*(uintptr_t *)obj ^ freeptr_key(c->random, obj));
 }
 
 static __always_inline void slab_stat(unsigned int id, enum slub_stat_item si)
 {
-	cpu_slab.stats->stat[si][id]++;
+	slab_tls.stats->stat[si][id]++;
 }
 
 /* page->counters, field by field. */
@@ -164,6 +206,9 @@ typedef union {
 		unsigned int frozen : 1;
 	};
 } slab_counters_t;
+
+/* page->counters with inuse at 1: inuse is the first field, its lowest bits (tested). */
+#define SLAB_INUSE_ONE 1UL
 
 void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
 /* A free into another slab while threads may race: SLUB's cmpxchg_double loop. */
@@ -197,7 +242,8 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
 	if (unlikely(prior == obj || c.inuse == 0)) /* more frees than objects handed out */
 		slab_double_free(s, "free", obj);
 	set_freepointer(s, obj, prior);
-	c.inuse--;
+	/* inuse is the low bits of the word and not 0: no bitfield merge, no borrow. */
+	c.counters -= SLAB_INUSE_ONE;
 	slab->freelist = obj;
 	slab->counters = c.counters;
 	if (unlikely(!c.inuse || !prior) && !c.frozen)
@@ -223,7 +269,7 @@ static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *
 
 static __always_inline void *slab_alloc(struct kmem_cache *s)
 {
-	struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
+	struct kmem_cache_cpu *c = &slab_tls.cpu[s->id];
 	void *obj = c->freelist;
 
 	if (unlikely(!obj))
@@ -237,7 +283,7 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, void *obj,
                                       const char *caller)
 {
-	struct kmem_cache_cpu *c = &cpu_slab.cpu[s->id];
+	struct kmem_cache_cpu *c = slab_this_cpu(slab);
 
 	if (likely(slab == c->slab)) {
 		if (unlikely(obj == c->freelist))
@@ -259,34 +305,47 @@ static __always_inline struct page *slab_head(struct page *page)
 }
 
 /*
- * The slab holding @obj, an address inside the zones, or NULL when its page is not a
- * slab's. An aligned descriptor marked as a slab of KMALLOC_SLAB_ORDER can only be the
- * head of the block that covers @obj: buddy blocks are naturally aligned, so no tail
- * of such a slab sits at that alignment, and a tail of a larger one records its order.
+ * The slab of order KMALLOC_SLAB_ORDER (every kmalloc slab's) holding @obj, an address
+ * inside the zones, or NULL when there is none. An aligned descriptor marked as a slab of
+ * KMALLOC_SLAB_ORDER can only be the head of the block that covers @obj: buddy blocks are naturally
+ * aligned, so no tail of such a slab sits at that alignment, and a tail of a larger one records its
+ * order.
  */
+static __always_inline struct page *virt_to_kmalloc_slab(const void *obj)
+{
+	struct page *head = pfn_to_page(virt_to_pfn(obj) & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+
+	return PageSlab(head) && head->order == KMALLOC_SLAB_ORDER ? head : NULL;
+}
+
+/* The same for a slab of any order: the fallback reads the object's own descriptor. */
 static __always_inline struct page *virt_to_slab(const void *obj)
 {
-	unsigned long pfn = virt_to_pfn(obj);
-	struct page *head = pfn_to_page(pfn & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+	struct page *head = virt_to_kmalloc_slab(obj);
 	struct page *page;
 
-	if (likely(PageSlab(head) && head->order == KMALLOC_SLAB_ORDER))
+	if (likely(head))
 		return head;
-	page = pfn_to_page(pfn);
+	page = virt_to_page(obj);
 	return PageSlab(page) ? slab_head(page) : NULL;
 }
 
 /*
- * Whether @obj is the start of an object of @slab (not inside one, not past the end).
- * A multiply by the reciprocal instead of a divide, as the kernel's obj_to_index().
+ * Whether @obj is the start of an object in its slab of @s (not inside one, not past
+ * the end), in one multiply and one compare. Buddy blocks are aligned to their size within the
+ * zone window, which is itself aligned to the largest block, so the offset in the slab
+ * is the address masked. With c = 2^64 / size rounded up and e = c * size - 2^64
+ * (0 <= e < size), an offset n < 2^32 is a multiple of size iff n * c mod 2^64 < c
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019), and the
+ * multiple q * size maps to q * e, so the objects 0 .. objects - 1 are exactly the
+ * offsets mapping below objects * e (below 1 when size is a power of two, e = 0: then
+ * every multiple in the slab is an object). kmem_cache_setup computes the limit.
  */
-static __always_inline bool slab_object_valid(const struct kmem_cache *s, struct page *slab,
-                                              const void *obj)
+static __always_inline bool slab_object_valid(const struct kmem_cache *s, const void *obj)
 {
-	uint32_t offset = (uint32_t)((uintptr_t)obj - (uintptr_t)page_address(slab));
-	uint32_t index = (uint32_t)(((uint64_t)offset * s->reciprocal_size) >> 32);
+	uint32_t offset = (uint32_t)(uintptr_t)obj & s->slab_mask;
 
-	return index * s->size == offset && index < s->objects;
+	return (uint64_t)offset * s->divisor < s->valid_limit;
 }
 
 /*
@@ -338,6 +397,6 @@ void slab_fork_child(void);
 /* Set up the thread-exit hook; at initialization, before any slab is used. */
 int slab_init(void);
 
-extern struct kmem_cache kmem_caches[KMM_MAX_CACHES];
+extern struct kmem_cache kmem_caches[KMM_MAX_CACHES] KMM_HIDDEN;
 
 #endif /* KMM_SLAB_SLAB_H */

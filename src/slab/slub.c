@@ -24,7 +24,7 @@
 
 struct kmem_cache kmem_caches[KMM_MAX_CACHES];
 static struct slab_thread_stats slab_stats_sink;
-__thread struct cpu_slab cpu_slab
+__thread struct slab_tls slab_tls
         __attribute__((tls_model("initial-exec"))) = {.stats = &slab_stats_sink};
 _Static_assert(sizeof(struct slab_thread_stats) <= PAGE_SIZE, "a thread's stats fit a page");
 
@@ -97,7 +97,7 @@ static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si
  */
 static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
 {
-	if (likely(cpu_slab.stats != &slab_stats_sink))
+	if (likely(slab_tls.stats != &slab_stats_sink))
 		slab_stat(s->id, si);
 	else
 		slab_stat_atomic(s, si);
@@ -123,6 +123,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 		slab[i].order = s->order;
 	}
 	slab->slab_cache = s;
+	slab->slab_cpu_slab = s->cpu_slab;
 	for (unsigned int i = 0; i < s->objects; i++) {
 		char *obj = base + (size_t)i * s->size;
 
@@ -148,6 +149,7 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
 	for (unsigned int i = 0; i < (1u << s->order); i++)
 		ClearPageSlab(&slab[i]);
 	slab->slab_cache = NULL;
+	slab->slab_cpu_slab = 0; /* contig_blocks, should a large block start here next */
 	slab->order = s->order;
 	__free_pages(slab, s->order);
 }
@@ -212,7 +214,7 @@ static void slab_thread_stats_page(struct slab_thread *t)
 		return;
 	/* A reused page holds a former owner's data. */
 	WRITE_ONCE(t->stats, memset(page_address(page), 0, PAGE_SIZE));
-	cpu_slab.stats = t->stats;
+	slab_tls.stats = t->stats;
 }
 
 static void slab_thread_register(void)
@@ -220,7 +222,7 @@ static void slab_thread_register(void)
 	struct slab_thread *t = &this_slab_thread;
 
 	t->registered = true;
-	t->cpus = cpu_slab.cpu;
+	t->cpus = slab_tls.cpu;
 	t->stats = &slab_stats_sink;
 	slab_thread_stats_page(t);
 	kmm_lock(&slab_threads_lock);
@@ -239,10 +241,10 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	if (unlikely(!kmm_ensure_init()))
 		return NULL;
 	/* Before initialization every cache's id read 0: find the right slot now. */
-	c = &cpu_slab.cpu[s->id];
+	c = &slab_tls.cpu[s->id];
 	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
-	else if (unlikely(cpu_slab.stats == &slab_stats_sink) && this_slab_thread.registered)
+	else if (unlikely(slab_tls.stats == &slab_stats_sink) && this_slab_thread.registered)
 		slab_thread_stats_page(&this_slab_thread);
 	if (c->slab) {
 		/* Detached first: a fork in between must not find a slab that is on a list. */
@@ -262,6 +264,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		return NULL;
 	c->slab = slab;
 load:
+	c->random = s->random;
 	c->freelist = get_freepointer(s, freelist);
 	slab_stat_slow(s, ALLOC_SLOWPATH);
 	/* A thread past its exit flush keeps no slab: the next flush would not come. */
@@ -392,7 +395,7 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 
 void flush_cpu_slab(struct kmem_cache *s)
 {
-	flush_cpu(s, &cpu_slab.cpu[s->id]);
+	flush_cpu(s, &slab_tls.cpu[s->id]);
 }
 
 /* ---- thread exit and fork -------------------------------------------------------------- */
@@ -414,7 +417,7 @@ static void fold_thread_stats(struct slab_thread *t)
 				                   __ATOMIC_RELAXED);
 	t->stats = &slab_stats_sink;
 	if (t == &this_slab_thread)
-		cpu_slab.stats = &slab_stats_sink;
+		slab_tls.stats = &slab_stats_sink;
 	__free_pages(virt_to_page(stats), 0);
 }
 
@@ -560,6 +563,7 @@ static void reset_stats(struct kmem_cache *s)
 int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
                      unsigned long flags, void (*ctor)(void *))
 {
+	uint64_t excess;
 	size_t stride;
 
 	if (size == 0 || (align & (align - 1)) || align > PAGE_SIZE) {
@@ -578,16 +582,20 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	s->size = (unsigned int)stride;
 	s->object_size = ctor ? (unsigned int)size : (unsigned int)(stride);
 	s->offset = ctor ? (unsigned int)ALIGN_UP(size, sizeof(void *)) : 0;
-	s->reciprocal_size = (unsigned int)(((1ULL << 32) + stride - 1) / stride);
 	s->align = (unsigned int)align;
 	s->order = (flags & SLAB_KMALLOC) ? KMALLOC_SLAB_ORDER : slab_order(s->size);
 	s->objects = (unsigned int)((PAGE_SIZE << s->order) / s->size);
+	s->slab_mask = (unsigned int)((PAGE_SIZE << s->order) - 1);
+	s->divisor = UINT64_MAX / stride + 1; /* stride > 1: 2^64 / stride rounded up */
+	excess = s->divisor * stride;         /* e of slab_object_valid, mod 2^64 */
+	s->valid_limit = excess ? s->objects * excess : 1;
 	s->min_partial = (unsigned int)(SLAB_MIN_PARTIAL_BYTES >> (PAGE_SHIFT + s->order));
 	if (s->min_partial > SLAB_MIN_PARTIAL)
 		s->min_partial = SLAB_MIN_PARTIAL;
 	if (s->min_partial < 2)
 		s->min_partial = 2;
 	s->id = (unsigned int)(s - kmem_caches);
+	s->cpu_slab = (char *)&slab_tls.cpu[s->id] - (char *)__builtin_thread_pointer();
 	s->flags = flags;
 	s->ctor = ctor;
 	s->random = random_key();

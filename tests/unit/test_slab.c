@@ -3,7 +3,7 @@
  * partial lists and empty slabs going back to the buddy allocator, thread exit,
  * kmm_cache_destroy with and without live objects, every kmalloc size class, large
  * kmalloc and vmalloc (growing without a copy), realloc resizing blocks where they
- * stand, double frees.
+ * stand, the check that a freed pointer starts an object, double frees.
  * Run with KMM_NUMA_FAKE=1 KMM_ZONE_SIZE=256M.
  */
 #include "../buddy_test.h"
@@ -253,6 +253,63 @@ static void test_slab_lookup(void)
 		kmm_cache_destroy(caches[c]);
 }
 
+/*
+ * slab_object_valid decides with one multiply and one compare what a divide would:
+ * every byte offset of a slab, for every kmalloc cache and for dedicated caches of odd
+ * strides, slab orders and constructors (the free pointer after the object).
+ */
+static void check_object_valid(struct kmem_cache *s)
+{
+	unsigned int bytes = PAGE_SIZE << s->order;
+
+	CHECK_EQ(bytes - 1, s->slab_mask);
+	/* The check reads only the address bits below the slab size: any base will do. */
+	for (int base = 0; base < 2; base++) {
+		uintptr_t slab = (uintptr_t)base * 7 * bytes;
+
+		for (unsigned int off = 0; off < bytes; off++) {
+			bool object = off % s->size == 0 && off / s->size < s->objects;
+
+			if (slab_object_valid(s, (void *)(slab + off)) != object)
+				CHECK(false, "cache %s (stride %u, %u objects): offset %u %s",
+				      s->name, s->size, s->objects, off,
+				      object ? "rejected, but it is an object"
+				             : "taken for an object");
+		}
+	}
+}
+
+/* A single-threaded free decrements inuse by subtracting from the whole counters word. */
+static void test_counters_layout(void)
+{
+	slab_counters_t c = {.inuse = 1, .objects = 0x7fff, .frozen = 1};
+
+	c.counters -= SLAB_INUSE_ONE;
+	CHECK(c.inuse == 0 && c.objects == 0x7fff && c.frozen == 1,
+	      "inuse is not the lowest field of page->counters");
+}
+
+static void test_object_valid(void)
+{
+	static const size_t sizes[] = {8, 24, 40, 56, 72, 100, 1000, 2000, 3000, 4095, 6000, 32768};
+	enum { NR = sizeof(sizes) / sizeof(sizes[0]) };
+	struct kmm_cache *caches[NR], *with_ctor;
+
+	for (int i = 0; i < NR_KMALLOC_CACHES; i++)
+		check_object_valid(&kmem_caches[i]);
+	for (int i = 0; i < NR; i++) {
+		caches[i] = kmm_cache_create("test-valid", sizes[i], 0, 0, NULL);
+		CHECK(caches[i] != NULL, "kmm_cache_create(%zu): %s", sizes[i], strerror(errno));
+		check_object_valid(as_cache(caches[i]));
+	}
+	with_ctor = kmm_cache_create("test-valid-ctor", 96, 32, 0, obj_ctor);
+	CHECK(with_ctor != NULL, "kmm_cache_create: %s", strerror(errno));
+	check_object_valid(as_cache(with_ctor));
+	kmm_cache_destroy(with_ctor);
+	for (int i = 0; i < NR; i++)
+		kmm_cache_destroy(caches[i]);
+}
+
 static void test_large_and_vmalloc(void)
 {
 	struct page *page;
@@ -449,6 +506,8 @@ int main(int argc, char **argv)
 	test_thread_exit();
 	test_kmalloc_classes();
 	test_slab_lookup();
+	test_object_valid();
+	test_counters_layout();
 	test_large_and_vmalloc();
 	test_vrealloc_shrink_in_place();
 	test_lazy_vfree();
