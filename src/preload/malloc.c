@@ -42,7 +42,7 @@ static __noinline void *malloc_slow(size_t size)
 static __noinline void *malloc_refill(size_t size)
 {
 	unsigned int index = kmalloc_size_index_small[(size + 15) >> 4];
-	void *obj = __slab_alloc(&kmem_caches[index], &slab_tls.cpu[index]);
+	void *obj = __slab_alloc(&kmem_caches[index], &kmem_cache_cpus[index]);
 
 	if (unlikely(!obj))
 		errno = ENOMEM;
@@ -64,12 +64,12 @@ KMM_EXPORT void *malloc(size_t size)
 	if (unlikely(size > KMALLOC_SMALL_MAX))
 		return malloc_slow(size);
 	index = kmalloc_size_index_small[(size + 15) >> 4];
-	c = &slab_tls.cpu[index];
+	c = &kmem_cache_cpus[index];
 	obj = c->freelist;
 	if (unlikely(!obj))
 		return malloc_refill(size);
 	c->freelist = get_freepointer_cpu(c, obj);
-	slab_stat(index, ALLOC_FASTPATH);
+	slab_stat(c, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -100,7 +100,7 @@ KMM_EXPORT void free(void *ptr)
 					goto slow; /* a double free, reported there */
 				set_freepointer(s, ptr, c->freelist);
 				c->freelist = ptr;
-				slab_stat(s->id, FREE_FASTPATH);
+				slab_stat(c, FREE_FASTPATH);
 				return;
 			}
 			slab_free_remote(s, slab, ptr);

@@ -49,9 +49,9 @@
 
 /*
  * SLUB's statistics (CONFIG_SLUB_STATS), always on. The first NR_SLUB_STAT_CPU_ITEMS
- * count in the calling thread's statistics page (struct slab_thread_stats) with a
- * plain increment; the rest are slow-path events, counted atomically in the cache.
- * Allocations minus frees is the number of live objects.
+ * count in the calling thread's kmem_cache_cpu with a plain increment, on the cache
+ * line the operation writes anyway; the rest are slow-path events, counted atomically
+ * in the cache. Allocations minus frees is the number of live objects.
  */
 enum slub_stat_item {
 	ALLOC_FASTPATH, /* from the thread's private freelist */
@@ -88,7 +88,7 @@ struct kmem_cache {
 	unsigned int objects;     /* per slab */
 	unsigned int min_partial; /* partial slabs kept before an empty one goes back */
 	unsigned long flags;
-	long cpu_slab; /* from the thread pointer to the thread's slab_tls.cpu[id] */
+	long cpu_slab; /* from the thread pointer to the thread's kmem_cache_cpus[id] */
 	void (*ctor)(void *);
 	char name[SLAB_NAME_LEN];
 	bool in_use;
@@ -100,51 +100,37 @@ struct kmem_cache {
 	struct kmem_cache_node node[MAX_NUMNODES];
 } __attribute__((aligned(64)));
 
-/* The kernel's kmem_cache_cpu, one per thread per cache; see the top of this file. */
+/*
+ * The kernel's kmem_cache_cpu, one per thread per cache; see the top of this file. One
+ * cache line: what malloc and free read and write, the counters included, is there.
+ */
 struct kmem_cache_cpu {
 	void *freelist;    /* objects of @slab that only this thread may take */
 	struct page *slab; /* the thread's active (frozen) slab */
 	/*
 	 * The cache's key (kmem_cache.random), copied by __slab_alloc before @freelist is
-	 * set: malloc then reads one line of its own, not the cache. 8 bytes of the 32 are
-	 * spare, in the same cache line as @freelist.
+	 * set: malloc then reads one line of its own, not the cache.
 	 */
 	uintptr_t random;
-} __attribute__((aligned(32)));
+	/* Written by this thread only; read by the statistics of others without a lock. */
+	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS];
+} __attribute__((aligned(64)));
 
 /*
- * A thread's SLUB statistics, every cache's. They sit in a page of their own that the
- * thread gets when it first takes a slab, not in TLS: libkmm's initial-exec TLS must
- * stay small enough for dlopen (glibc keeps under 2 KiB of static TLS for libraries
- * loaded late, and the freelists take 1.5 KiB of it). Written by the owning thread
- * only, read by the statistics of others without a lock. A thread without a page
- * points at a shared sink: its slow-path events count in the cache instead
- * (slab_stat_slow), and its fast path is only reached through __slab_alloc, which
- * gives it the page (short of memory, the counts in the sink are lost).
+ * 6 KiB of initial-exec TLS: more than glibc keeps for libraries loaded with dlopen
+ * (under 2 KiB), so dlopen of libkmm needs GLIBC_TUNABLES=glibc.rtld.optional_static_tls
+ * raised (the README says how); preloaded or linked, it is part of the initial TLS.
+ * Counters elsewhere, behind a pointer, cost the pair loop 0.4 ns of its 3.2.
  */
-struct slab_thread_stats {
-	/* By item first: the fast path's increment is one instruction, indexed by cache id. */
-	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS][KMM_MAX_CACHES];
-};
-
-/*
- * All of a thread's slab state in one TLS block: the fast paths reach every part of it
- * from one thread-pointer offset (each TLS variable of a shared library costs a load of
- * its offset).
- */
-struct slab_tls {
-	struct kmem_cache_cpu cpu[KMM_MAX_CACHES];
-	struct slab_thread_stats *stats;
-};
-
-extern __thread struct slab_tls slab_tls __attribute__((tls_model("initial-exec")));
+extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
+        __attribute__((tls_model("initial-exec")));
 
 /*
  * The calling thread's kmem_cache_cpu for the cache of @slab, the kernel's
  * this_cpu_ptr(s->cpu_slab): initial-exec TLS lies at one offset from every thread's
  * thread pointer, so each cache keeps that offset (cpu_slab) and each slab's head a
  * copy of it. free() has read the head already; through the cache, or by indexing
- * slab_tls.cpu with s->id (which also reads the block's offset from the GOT), the
+ * kmem_cache_cpus with s->id (which also reads the array's offset from the GOT), the
  * thread's freelist would be one or two loads further from the freed pointer. Only
  * for a live slab: new_slab sets the copy with slab_cache.
  */
@@ -192,9 +178,9 @@ static __always_inline void *get_freepointer_cpu(const struct kmem_cache_cpu *c,
 	return (void *)(*(uintptr_t *)obj ^ freeptr_key(c->random, obj));
 }
 
-static __always_inline void slab_stat(unsigned int id, enum slub_stat_item si)
+static __always_inline void slab_stat(struct kmem_cache_cpu *c, enum slub_stat_item si)
 {
-	slab_tls.stats->stat[si][id]++;
+	c->stat[si]++;
 }
 
 /* page->counters, field by field. */
@@ -260,7 +246,7 @@ static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *
 {
 	if (single_threaded()) {
 		/* The only thread allocated @obj, so it is registered: its counts are seen. */
-		slab_stat(s->id, FREE_SLOWPATH);
+		slab_stat(slab_this_cpu(slab), FREE_SLOWPATH);
 		slab_free_single(s, slab, obj);
 	} else {
 		__slab_free(s, slab, obj);
@@ -269,13 +255,13 @@ static __always_inline void slab_free_remote(struct kmem_cache *s, struct page *
 
 static __always_inline void *slab_alloc(struct kmem_cache *s)
 {
-	struct kmem_cache_cpu *c = &slab_tls.cpu[s->id];
+	struct kmem_cache_cpu *c = &kmem_cache_cpus[s->id];
 	void *obj = c->freelist;
 
 	if (unlikely(!obj))
 		return __slab_alloc(s, c);
 	c->freelist = get_freepointer(s, obj);
-	slab_stat(s->id, ALLOC_FASTPATH);
+	slab_stat(c, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -290,7 +276,7 @@ static __always_inline void slab_free(struct kmem_cache *s, struct page *slab, v
 			slab_double_free(s, caller, obj);
 		set_freepointer(s, obj, c->freelist);
 		c->freelist = obj;
-		slab_stat(s->id, FREE_FASTPATH);
+		slab_stat(c, FREE_FASTPATH);
 		return;
 	}
 	slab_free_remote(s, slab, obj);

@@ -23,10 +23,8 @@
 #include "../init.h"
 
 struct kmem_cache kmem_caches[KMM_MAX_CACHES];
-static struct slab_thread_stats slab_stats_sink;
-__thread struct slab_tls slab_tls
-        __attribute__((tls_model("initial-exec"))) = {.stats = &slab_stats_sink};
-_Static_assert(sizeof(struct slab_thread_stats) <= PAGE_SIZE, "a thread's stats fit a page");
+__thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
+        __attribute__((tls_model("initial-exec")));
 
 static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
 
@@ -38,7 +36,6 @@ static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
 struct slab_thread {
 	struct list_head list;
 	struct kmem_cache_cpu *cpus;
-	struct slab_thread_stats *stats; /* its own page, or the sink */
 	bool registered;
 	bool exiting; /* its exit flush has run: it must cache nothing from now on */
 };
@@ -91,14 +88,14 @@ static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si
 }
 
 /*
- * A per-thread event on a slow path. A thread without a statistics page (it only ever
- * freed, its exit flush has run, or no page was free) counts in the cache, or its
- * count would never be seen.
+ * A per-thread event on a slow path. A thread that is not on the thread list (it only
+ * ever freed, or its exit flush has run) counts in the cache, or its count would never
+ * be seen.
  */
 static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
 {
-	if (likely(slab_tls.stats != &slab_stats_sink))
-		slab_stat(s->id, si);
+	if (likely(this_slab_thread.registered))
+		slab_stat(&kmem_cache_cpus[s->id], si);
 	else
 		slab_stat_atomic(s, si);
 }
@@ -202,29 +199,12 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
 
-/*
- * Give the thread its statistics page. Without one (memory is short) it keeps the sink
- * and tries again on its next refill; the statistics skip it meanwhile.
- */
-static void slab_thread_stats_page(struct slab_thread *t)
-{
-	struct page *page = __alloc_pages(0, numa_node_id());
-
-	if (!page)
-		return;
-	/* A reused page holds a former owner's data. */
-	WRITE_ONCE(t->stats, memset(page_address(page), 0, PAGE_SIZE));
-	slab_tls.stats = t->stats;
-}
-
 static void slab_thread_register(void)
 {
 	struct slab_thread *t = &this_slab_thread;
 
 	t->registered = true;
-	t->cpus = slab_tls.cpu;
-	t->stats = &slab_stats_sink;
-	slab_thread_stats_page(t);
+	t->cpus = kmem_cache_cpus;
 	kmm_lock(&slab_threads_lock);
 	list_add(&t->list, &slab_threads);
 	kmm_unlock(&slab_threads_lock);
@@ -241,11 +221,9 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	if (unlikely(!kmm_ensure_init()))
 		return NULL;
 	/* Before initialization every cache's id read 0: find the right slot now. */
-	c = &slab_tls.cpu[s->id];
+	c = &kmem_cache_cpus[s->id];
 	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
-	else if (unlikely(slab_tls.stats == &slab_stats_sink) && this_slab_thread.registered)
-		slab_thread_stats_page(&this_slab_thread);
 	if (c->slab) {
 		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
@@ -395,7 +373,7 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 
 void flush_cpu_slab(struct kmem_cache *s)
 {
-	flush_cpu(s, &slab_tls.cpu[s->id]);
+	flush_cpu(s, &kmem_cache_cpus[s->id]);
 }
 
 /* ---- thread exit and fork -------------------------------------------------------------- */
@@ -406,19 +384,16 @@ void flush_cpu_slab(struct kmem_cache *s)
  */
 static void fold_thread_stats(struct slab_thread *t)
 {
-	struct slab_thread_stats *stats = t->stats;
+	for (int i = 0; i < KMM_MAX_CACHES; i++) {
+		unsigned long *stat = t->cpus[i].stat;
 
-	if (stats == &slab_stats_sink)
-		return;
-	for (int i = 0; i < KMM_MAX_CACHES; i++)
-		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-			if (stats->stat[si][i])
-				__atomic_add_fetch(&kmem_caches[i].stat[si], stats->stat[si][i],
+		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
+			if (stat[si])
+				__atomic_add_fetch(&kmem_caches[i].stat[si], stat[si],
 				                   __ATOMIC_RELAXED);
-	t->stats = &slab_stats_sink;
-	if (t == &this_slab_thread)
-		slab_tls.stats = &slab_stats_sink;
-	__free_pages(virt_to_page(stats), 0);
+			stat[si] = 0;
+		}
+	}
 }
 
 /*
@@ -556,7 +531,7 @@ static void reset_stats(struct kmem_cache *s)
 	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
 	list_for_each_entry(t, &slab_threads, list)
 		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-			t->stats->stat[si][s->id] = 0;
+			t->cpus[s->id].stat[si] = 0;
 	kmm_unlock(&slab_threads_lock);
 }
 
@@ -595,7 +570,7 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	if (s->min_partial < 2)
 		s->min_partial = 2;
 	s->id = (unsigned int)(s - kmem_caches);
-	s->cpu_slab = (char *)&slab_tls.cpu[s->id] - (char *)__builtin_thread_pointer();
+	s->cpu_slab = (char *)&kmem_cache_cpus[s->id] - (char *)__builtin_thread_pointer();
 	s->flags = flags;
 	s->ctor = ctor;
 	s->random = random_key();
@@ -680,15 +655,10 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	}
 	if (!complete)
 		return false;
-	list_for_each_entry(t, &slab_threads, list) {
-		const struct slab_thread_stats *ts = READ_ONCE(t->stats);
-
-		if (ts == &slab_stats_sink) /* shared: what is there belongs to no one */
-			continue;
+	list_for_each_entry(t, &slab_threads, list)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(ts->stat[si][i]);
-	}
+				stats[i].stat[si] += READ_ONCE(t->cpus[i].stat[si]);
 	kmm_unlock(&slab_threads_lock);
 	return true;
 }
