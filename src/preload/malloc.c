@@ -69,7 +69,6 @@ KMM_EXPORT void *malloc(size_t size)
 	if (unlikely(!obj))
 		return malloc_refill(size);
 	c->freelist = get_freepointer_cpu(c, obj);
-	slab_stat(c, ALLOC_FASTPATH);
 	return obj;
 }
 

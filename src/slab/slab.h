@@ -49,19 +49,27 @@
 
 /*
  * SLUB's statistics (CONFIG_SLUB_STATS), always on. The first NR_SLUB_STAT_CPU_ITEMS
- * count in the calling thread's kmem_cache_cpu with a plain increment, on the cache
- * line the operation writes anyway; the rest are slow-path events, counted atomically
- * in the cache. Allocations minus frees is the number of live objects.
+ * are the calling thread's, in its kmem_cache_cpu; the rest are slow-path events,
+ * counted atomically in the cache. Allocations minus frees is the number of live
+ * objects.
+ *
+ * Frees count with a plain increment on the line they write anyway. Allocations from
+ * the private freelist are not counted one by one: malloc's fast path is short enough
+ * that one more read-modify-write costs it 3 % (docs/stats.md). They are worked out
+ * instead: between two refills the private list takes in the objects of the refill
+ * (@loaded) and those freed onto it, and gives out the rest of them, so when a refill
+ * finds it empty, or a flush takes what is left, the allocations of that epoch are
+ * known exactly (slab_epoch_end); a dump walks the list to count the current epoch.
  */
 enum slub_stat_item {
-	ALLOC_FASTPATH, /* from the thread's private freelist */
-	ALLOC_SLOWPATH, /* after refilling it (__slab_alloc) */
+	ALLOC_FASTPATH, /* from the thread's private freelist; up to the last epoch's end */
 	FREE_FASTPATH,  /* onto the thread's private freelist */
 	FREE_SLOWPATH,  /* into any other slab: the remote free (__slab_free) */
 	NR_SLUB_STAT_CPU_ITEMS,
-	ALLOC_SLAB = NR_SLUB_STAT_CPU_ITEMS, /* slabs taken from the page allocator */
-	FREE_SLAB,                           /* slabs given back to it */
-	ALLOC_FROM_PARTIAL,                  /* refills from a node's partial list */
+	ALLOC_SLOWPATH = NR_SLUB_STAT_CPU_ITEMS, /* the object a refill returns */
+	ALLOC_SLAB,                              /* slabs taken from the page allocator */
+	FREE_SLAB,                               /* slabs given back to it */
+	ALLOC_FROM_PARTIAL,                      /* refills from a node's partial list */
 	NR_SLUB_STAT_ITEMS
 };
 
@@ -112,9 +120,16 @@ struct kmem_cache_cpu {
 	 * set: malloc then reads one line of its own, not the cache.
 	 */
 	uintptr_t random;
-	/* Written by this thread only; read by the statistics of others without a lock. */
+	/*
+	 * Written by this thread (or one acting for it, as flush_cpu does) only; read by
+	 * the statistics of others without a lock.
+	 */
 	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS];
+	unsigned long loaded;      /* objects this epoch's refill put on @freelist */
+	unsigned long pushes_mark; /* stat[FREE_FASTPATH] when it did */
 } __attribute__((aligned(64)));
+
+_Static_assert(sizeof(struct kmem_cache_cpu) == 64, "kmem_cache_cpu is one cache line");
 
 /*
  * 6 KiB of initial-exec TLS: more than glibc keeps for libraries loaded with dlopen
@@ -261,7 +276,6 @@ static __always_inline void *slab_alloc(struct kmem_cache *s)
 	if (unlikely(!obj))
 		return __slab_alloc(s, c);
 	c->freelist = get_freepointer(s, obj);
-	slab_stat(c, ALLOC_FASTPATH);
 	return obj;
 }
 
@@ -365,8 +379,9 @@ void kmem_cache_release(struct kmem_cache *s);
 /*
  * The counters of every cache (@stats[id]), summed over the threads, and its slabs.
  * Safe from a signal handler: it reads without locks, except the thread list, which it
- * only tries to take; false when that failed and the running threads' counts are
- * missing.
+ * only tries to take. False when the counts are not exact: the list was busy (the
+ * running threads' counts are missing), or a thread changed its private freelist while
+ * it was counted (that epoch's allocations are missing).
  */
 struct kmem_cache_stats {
 	unsigned long stat[NR_SLUB_STAT_ITEMS];

@@ -159,7 +159,7 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
  * when @unfreeze_if_empty and there was nothing to take: a full slab then goes on no
  * list.
  */
-static void *take_freelist(struct page *slab, bool unfreeze_if_empty)
+static void *take_freelist(struct page *slab, bool unfreeze_if_empty, unsigned int *taken)
 {
 	void *freelist;
 	unsigned long counters;
@@ -172,11 +172,12 @@ static void *take_freelist(struct page *slab, bool unfreeze_if_empty)
 		new.inuse = new.objects;
 		new.frozen = freelist != NULL || !unfreeze_if_empty;
 	} while (!cmpxchg_freelist(slab, freelist, counters, NULL, new.counters));
+	*taken = new.objects - ((slab_counters_t){.counters = counters}).inuse;
 	return freelist;
 }
 
 /* Freeze the first slab off the node's partial list and take its objects. */
-static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
+static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist, unsigned int *taken)
 {
 	struct kmem_cache_node *n = &s->node[nid];
 	struct page *slab;
@@ -189,7 +190,7 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist)
 		return NULL;
 	}
 	slab = list_first_entry(&n->partial, struct page, slab_list);
-	*freelist = take_freelist(slab, false);
+	*freelist = take_freelist(slab, false, taken);
 	list_del(&slab->slab_list);
 	n->nr_partial--;
 	node_unlock(n);
@@ -212,9 +213,21 @@ static void slab_thread_register(void)
 	pthread_setspecific(slab_thread_key, t);
 }
 
+/*
+ * The private freelist's epoch ends with @left objects still on it: what it gave out
+ * since the refill was everything it took in but those.
+ */
+static void slab_epoch_end(struct kmem_cache_cpu *c, unsigned long left)
+{
+	c->stat[ALLOC_FASTPATH] += c->loaded + (c->stat[FREE_FASTPATH] - c->pushes_mark) - left;
+	c->loaded = 0;
+	c->pushes_mark = c->stat[FREE_FASTPATH];
+}
+
 void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 {
 	void *freelist = NULL;
+	unsigned int taken = 0;
 	struct page *slab;
 	int nid;
 
@@ -228,23 +241,28 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
 		c->slab = NULL;
-		freelist = take_freelist(slab, true);
+		freelist = take_freelist(slab, true, &taken);
 		if (freelist) {
 			c->slab = slab;
 			goto load;
 		}
 	}
 	nid = numa_node_id();
-	slab = get_partial(s, nid, &freelist);
-	if (!slab)
+	slab = get_partial(s, nid, &freelist, &taken);
+	if (!slab) {
 		slab = new_slab(s, nid, &freelist);
+		taken = s->objects;
+	}
 	if (unlikely(!slab))
 		return NULL;
 	c->slab = slab;
 load:
+	/* The private list ran dry: an epoch ends, and one starts with the rest of @taken. */
+	slab_epoch_end(c, 0);
+	c->loaded = taken - 1;
 	c->random = s->random;
 	c->freelist = get_freepointer(s, freelist);
-	slab_stat_slow(s, ALLOC_SLOWPATH);
+	slab_stat_atomic(s, ALLOC_SLOWPATH);
 	/* A thread past its exit flush keeps no slab: the next flush would not come. */
 	if (unlikely(this_slab_thread.exiting))
 		flush_cpu(s, c);
@@ -321,9 +339,10 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
  * Give a thread's active slab back: its private freelist goes onto the slab's shared
  * one and the slab is unfrozen onto the partial list, or freed if empty (the kernel's
  * deactivate_slab). @freelist belongs to the caller: the owning thread, or a thread
- * acting for one that is gone or promised not to use the cache.
+ * acting for one that is gone or promised not to use the cache. Returns how many
+ * objects @freelist held.
  */
-static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist)
+static unsigned int deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist)
 {
 	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
 	unsigned int nr = 0;
@@ -351,13 +370,14 @@ static void deactivate_slab(struct kmem_cache *s, struct page *slab, void *freel
 	if (!new.inuse && n->nr_partial >= s->min_partial) {
 		node_unlock(n);
 		discard_slab(s, slab);
-		return;
+		return nr;
 	}
 	if (freelist || old) {
 		list_add(&slab->slab_list, &n->partial);
 		n->nr_partial++;
 	}
 	node_unlock(n);
+	return nr;
 }
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
@@ -367,8 +387,7 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 
 	c->slab = NULL;
 	c->freelist = NULL;
-	if (slab)
-		deactivate_slab(s, slab, freelist);
+	slab_epoch_end(c, slab ? deactivate_slab(s, slab, freelist) : 0);
 }
 
 void flush_cpu_slab(struct kmem_cache *s)
@@ -385,14 +404,16 @@ void flush_cpu_slab(struct kmem_cache *s)
 static void fold_thread_stats(struct slab_thread *t)
 {
 	for (int i = 0; i < KMM_MAX_CACHES; i++) {
-		unsigned long *stat = t->cpus[i].stat;
+		struct kmem_cache_cpu *c = &t->cpus[i];
 
+		/* Its slabs were flushed first: every epoch has ended. */
 		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
-			if (stat[si])
-				__atomic_add_fetch(&kmem_caches[i].stat[si], stat[si],
+			if (c->stat[si])
+				__atomic_add_fetch(&kmem_caches[i].stat[si], c->stat[si],
 				                   __ATOMIC_RELAXED);
-			stat[si] = 0;
+			c->stat[si] = 0;
 		}
+		c->pushes_mark = 0;
 	}
 }
 
@@ -529,9 +550,13 @@ static void reset_stats(struct kmem_cache *s)
 
 	kmm_lock(&slab_threads_lock);
 	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
-	list_for_each_entry(t, &slab_threads, list)
+	list_for_each_entry(t, &slab_threads, list) {
+		struct kmem_cache_cpu *c = &t->cpus[s->id];
+
 		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-			t->cpus[s->id].stat[si] = 0;
+			c->stat[si] = 0;
+		c->pushes_mark = 0; /* kmm_cache_destroy flushed it: loaded is 0 */
+	}
 	kmm_unlock(&slab_threads_lock);
 }
 
@@ -633,10 +658,39 @@ static bool slab_threads_trylock(void)
 	return false;
 }
 
+/*
+ * Objects on @c's private freelist, counted by walking it; -1 when the walk leaves the
+ * slab's objects, which happens when the owning thread changes the list meanwhile: only
+ * pointers to objects of the slab are followed, so the walk reads nothing else.
+ */
+static long private_freelist_length(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	struct page *slab = READ_ONCE(c->slab);
+	void *p = READ_ONCE(c->freelist);
+	long n = 0;
+
+	for (; p; p = get_freepointer(s, p)) {
+		if (!slab || !virt_addr_valid(p) || virt_to_slab(p) != slab ||
+		    !slab_object_valid(s, p) || ++n > s->objects)
+			return -1;
+	}
+	return n;
+}
+
+/* Allocations of @c's current epoch, which no counter holds yet; -1 if unknown. */
+static long epoch_allocations(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	long left = private_freelist_length(s, c);
+	long given = (long)(READ_ONCE(c->loaded) +
+	                    (READ_ONCE(c->stat[FREE_FASTPATH]) - READ_ONCE(c->pushes_mark)));
+
+	return left < 0 || left > given ? -1 : given - left;
+}
+
 bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 {
 	struct slab_thread *t;
-	bool complete = slab_threads_trylock();
+	bool complete = slab_threads_trylock(), exact = true;
 
 	memset(stats, 0, sizeof(*stats) * KMM_MAX_CACHES);
 	for (int i = 0; i < KMM_MAX_CACHES; i++) {
@@ -655,12 +709,24 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	}
 	if (!complete)
 		return false;
-	list_for_each_entry(t, &slab_threads, list)
-		for (int i = 0; i < KMM_MAX_CACHES; i++)
+	list_for_each_entry(t, &slab_threads, list) {
+		for (int i = 0; i < KMM_MAX_CACHES; i++) {
+			struct kmem_cache_cpu *c = &t->cpus[i];
+			long pending;
+
+			if (!READ_ONCE(kmem_caches[i].in_use))
+				continue;
+			pending = epoch_allocations(&kmem_caches[i], c);
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(t->cpus[i].stat[si]);
+				stats[i].stat[si] += READ_ONCE(c->stat[si]);
+			if (pending < 0)
+				exact = false;
+			else
+				stats[i].stat[ALLOC_FASTPATH] += (unsigned long)pending;
+		}
+	}
 	kmm_unlock(&slab_threads_lock);
-	return true;
+	return exact;
 }
 
 void kmem_cache_shrink_all(void)

@@ -291,7 +291,7 @@ void kmm_stats_print_proc(struct seq_buf *m, const struct kmm_stats *st, unsigne
 	               st->pid, st->reason, (unsigned long)(st->time_ms / 1000),
 	               (unsigned long)(st->time_ms % 1000), (unsigned long)(st->uptime_ms / 1000),
 	               (unsigned long)(st->uptime_ms % 1000), st->rss_kb,
-	               st->slab_complete ? "" : " (running threads' slab counts missing)");
+	               st->slab_complete ? "" : " (slab counts of running threads not exact)");
 	for (size_t i = 0; i < ARRAY_SIZE(proc_files); i++) {
 		if (!(what & proc_files[i].bit))
 			continue;

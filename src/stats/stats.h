@@ -62,7 +62,7 @@ struct kmm_stats {
 	uint64_t time_ms;     /* wall clock */
 	uint64_t uptime_ms;   /* since kmm started */
 	unsigned long rss_kb; /* the process's resident memory (/proc/self/statm), 0 if unknown */
-	/* False when another thread held the slab thread list: live threads' slab counts missing.
+	/* False when the slab counts of running threads are not exact (kmem_cache_collect_stats).
 	 */
 	bool slab_complete;
 	struct zone_stats zone[MAX_NUMNODES];
