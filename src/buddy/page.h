@@ -41,6 +41,7 @@ enum pageflags {
 	PG_referenced,
 	PG_dirty,
 	PG_swapcache,
+	PG_kmalloc_slab, /* head of a slab of KMALLOC_SLAB_ORDER (src/slab): free() looks for it */
 	NR_PAGEFLAGS
 };
 
@@ -117,6 +118,7 @@ PAGEFLAG(Head, head)
 PAGEFLAG(Reported, reported)
 PAGEFLAG(Slab, slab)
 PAGEFLAG(LargeKmalloc, large_kmalloc)
+PAGEFLAG(KmallocSlab, kmalloc_slab)
 
 /* The physical address space: set once at initialization, read-only afterwards. */
 extern char *kmm_phys_base KMM_HIDDEN;

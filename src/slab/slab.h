@@ -306,16 +306,16 @@ static __always_inline struct page *slab_head(struct page *page)
 
 /*
  * The slab of order KMALLOC_SLAB_ORDER (every kmalloc slab's) holding @obj, an address
- * inside the zones, or NULL when there is none. An aligned descriptor marked as a slab of
- * KMALLOC_SLAB_ORDER can only be the head of the block that covers @obj: buddy blocks are naturally
- * aligned, so no tail of such a slab sits at that alignment, and a tail of a larger one records its
- * order.
+ * inside the zones, or NULL when there is none. The descriptor at that alignment is the
+ * head of the block that covers @obj when it is a slab's of that order: buddy blocks are
+ * naturally aligned, and no slab is larger. Such heads carry PG_kmalloc_slab, so one
+ * test tells (a slab of a smaller order there would not cover @obj).
  */
 static __always_inline struct page *virt_to_kmalloc_slab(const void *obj)
 {
 	struct page *head = pfn_to_page(virt_to_pfn(obj) & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
 
-	return PageSlab(head) && head->order == KMALLOC_SLAB_ORDER ? head : NULL;
+	return PageKmallocSlab(head) ? head : NULL;
 }
 
 /* The same for a slab of any order: the fallback reads the object's own descriptor. */

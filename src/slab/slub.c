@@ -119,6 +119,8 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 		SetPageSlab(&slab[i]);
 		slab[i].order = s->order;
 	}
+	if (s->order == KMALLOC_SLAB_ORDER)
+		SetPageKmallocSlab(slab);
 	slab->slab_cache = s;
 	slab->slab_cpu_slab = s->cpu_slab;
 	for (unsigned int i = 0; i < s->objects; i++) {
@@ -145,6 +147,7 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
 	slab_stat_atomic(s, FREE_SLAB);
 	for (unsigned int i = 0; i < (1u << s->order); i++)
 		ClearPageSlab(&slab[i]);
+	ClearPageKmallocSlab(slab);
 	slab->slab_cache = NULL;
 	slab->slab_cpu_slab = 0; /* contig_blocks, should a large block start here next */
 	slab->order = s->order;
