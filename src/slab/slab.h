@@ -135,7 +135,7 @@ _Static_assert(sizeof(struct kmem_cache_cpu) == 64, "kmem_cache_cpu is one cache
  * 6 KiB of initial-exec TLS: more than glibc keeps for libraries loaded with dlopen
  * (under 2 KiB), so dlopen of libkmm needs GLIBC_TUNABLES=glibc.rtld.optional_static_tls
  * raised (the README says how); preloaded or linked, it is part of the initial TLS.
- * Counters elsewhere, behind a pointer, cost the pair loop 0.4 ns of its 3.2.
+ * The counters elsewhere, behind a pointer, cost the pair loop 0.4 ns of its 3.2.
  */
 extern __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
