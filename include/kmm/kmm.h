@@ -49,6 +49,8 @@ int kmm_page_to_nid(const void *addr);
  * an optional constructor that runs when a slab is made (freed objects keep their
  * constructed state, so ctor runs once per object, not once per allocation). align is
  * a power of two up to KMM_PAGE_SIZE (0: 8 bytes). flags is reserved and must be 0.
+ * The name is what slabinfo shows: its first 31 bytes, spaces and control characters
+ * turned into '_'.
  * Returns NULL with errno EINVAL for a bad size or alignment, ENOMEM when no cache slot
  * or memory is left.
  */

@@ -603,6 +603,10 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	s->ctor = ctor;
 	s->random = random_key();
 	kmm_snprintf(s->name, sizeof(s->name), "%s", name);
+	/* slabinfo's columns are separated by spaces: a name must be one word. */
+	for (char *c = s->name; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == 0x7f)
+			*c = '_';
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
 		INIT_LIST_HEAD(&s->node[nid].partial);
 		s->node[nid].nr_partial = 0;

@@ -70,6 +70,14 @@ static void test_dedicated_cache(void)
 	      "alignment 48: expected EINVAL, got errno %d", errno);
 	CHECK(kmm_cache_create("huge", 1 << 20, 8, 0, NULL) == NULL && errno == EINVAL,
 	      "a 1 MiB object: expected EINVAL, got errno %d", errno);
+
+	/* A name is one word in slabinfo's columns. */
+	c = kmm_cache_create("my cache\tof\nthings", 32, 8, 0, NULL);
+	CHECK(c != NULL, "kmm_cache_create failed: errno %d", errno);
+	s = as_cache(c);
+	CHECK(strcmp(s->name, "my_cache_of_things") == 0,
+	      "expected the name my_cache_of_things, got \"%s\"", s->name);
+	kmm_cache_destroy(c);
 }
 
 struct remote_args {
