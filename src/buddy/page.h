@@ -41,7 +41,7 @@ enum pageflags {
 	PG_referenced,
 	PG_dirty,
 	PG_swapcache,
-	PG_kmalloc_slab, /* head of a slab of KMALLOC_SLAB_ORDER (src/slab): free() looks for it */
+	PG_kmalloc_slab, /* head of a kmalloc cache's slab (src/slab): free() looks for it */
 	NR_PAGEFLAGS
 };
 

@@ -97,7 +97,8 @@ KMM_EXPORT void free(void *ptr)
 			if (likely(slab == c->slab)) {
 				if (unlikely(ptr == c->freelist))
 					goto slow; /* a double free, reported there */
-				set_freepointer(s, ptr, c->freelist);
+				/* A kmalloc cache: no constructor, the key on this line. */
+				set_freepointer_cpu(c, ptr, c->freelist);
 				c->freelist = ptr;
 				slab_stat(c, FREE_FASTPATH);
 				return;

@@ -183,6 +183,12 @@ static __always_inline void set_freepointer(const struct kmem_cache *s, void *ob
 	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ freeptr_key(s->random, obj);
 }
 
+/* Store a free pointer through the thread's copy of the key (offset 0, as below). */
+static __always_inline void set_freepointer_cpu(const struct kmem_cache_cpu *c, void *obj, void *fp)
+{
+	*(uintptr_t *)obj = (uintptr_t)fp ^ freeptr_key(c->random, obj);
+}
+
 /*
  * The same through the thread's copy of the key, for caches whose free pointer is at
  * offset 0 (those without a constructor, all the kmalloc caches among them): what
@@ -305,11 +311,12 @@ static __always_inline struct page *slab_head(struct page *page)
 }
 
 /*
- * The slab of order KMALLOC_SLAB_ORDER (every kmalloc slab's) holding @obj, an address
- * inside the zones, or NULL when there is none. The descriptor at that alignment is the
- * head of the block that covers @obj when it is a slab's of that order: buddy blocks are
- * naturally aligned, and no slab is larger. Such heads carry PG_kmalloc_slab, so one
- * test tells (a slab of a smaller order there would not cover @obj).
+ * The kmalloc slab holding @obj, an address inside the zones, or NULL when there is
+ * none. Every kmalloc slab is of order KMALLOC_SLAB_ORDER, so the descriptor at that
+ * alignment is the head of the block that covers @obj when it is a kmalloc slab's:
+ * buddy blocks are naturally aligned, and no slab is larger. Such heads carry
+ * PG_kmalloc_slab, so one test tells (a slab of a smaller order there would not cover
+ * @obj); dedicated caches' slabs do not carry it, whatever their order.
  */
 static __always_inline struct page *virt_to_kmalloc_slab(const void *obj)
 {

@@ -119,7 +119,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 		SetPageSlab(&slab[i]);
 		slab[i].order = s->order;
 	}
-	if (s->order == KMALLOC_SLAB_ORDER)
+	if (s->flags & SLAB_KMALLOC)
 		SetPageKmallocSlab(slab);
 	slab->slab_cache = s;
 	slab->slab_cpu_slab = s->cpu_slab;
