@@ -61,10 +61,20 @@ static unsigned int get_order(size_t size)
 	return pages <= 1 ? 0 : 64 - (unsigned int)__builtin_clzl(pages - 1);
 }
 
+/* A buddy block for kmalloc, marked as a large kmalloc block; NULL (ENOMEM) for none. */
+static void *large_kmalloc_block(struct page *page)
+{
+	if (unlikely(!page)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	SetPageLargeKmalloc(page);
+	return page_address(page);
+}
+
 void *kmalloc_large(size_t size, size_t align)
 {
 	unsigned int order = get_order(size > align ? size : align);
-	struct page *page;
 
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
@@ -76,13 +86,7 @@ void *kmalloc_large(size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
-	page = __alloc_pages(order, numa_node_id());
-	if (unlikely(!page)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	SetPageLargeKmalloc(page);
-	return page_address(page);
+	return large_kmalloc_block(__alloc_pages(order, numa_node_id()));
 }
 
 /*
@@ -97,19 +101,12 @@ void *kmalloc_large(size_t size, size_t align)
 static void *kmalloc_large_to_grow(size_t size)
 {
 	unsigned int order = get_order(size);
-	struct page *page;
 
 	if (order < KREALLOC_ROOM_ORDER)
 		return kmalloc_large(size, PAGE_SIZE);
 	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, PAGE_SIZE);
-	page = alloc_pages_to_grow(order, numa_node_id());
-	if (unlikely(!page)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	SetPageLargeKmalloc(page);
-	return page_address(page);
+	return large_kmalloc_block(alloc_pages_to_grow(order, numa_node_id()));
 }
 
 /* Frames of a large kmalloc block: one buddy block, or a run of max-order blocks. */
