@@ -56,20 +56,22 @@
  * Frees count with a plain increment on the line they write anyway. Allocations from
  * the private freelist are not counted one by one: malloc's fast path is short enough
  * that one more read-modify-write costs it 3 % (docs/stats.md). They are worked out
- * instead: between two refills the private list takes in the objects of the refill
- * (@loaded) and those freed onto it, and gives out the rest of them, so when a refill
- * finds it empty, or a flush takes what is left, the allocations of that epoch are
- * known exactly (slab_epoch_end); a dump walks the list to count the current epoch.
+ * instead: between two refills (an epoch) the private list takes in the objects of the
+ * refill and those freed onto it, and gives out the rest. A refill credits its objects
+ * to ALLOC_FASTPATH at once; when the epoch ends (the next refill finds the list
+ * empty, or a flush takes what is left) the frees onto the list are added and the
+ * objects left taken off (slab_epoch_end), and a dump does the same for the current
+ * epoch by walking the list.
  */
 enum slub_stat_item {
-	ALLOC_FASTPATH, /* from the thread's private freelist; up to the last epoch's end */
+	ALLOC_FASTPATH, /* from the thread's private freelist; see above */
+	ALLOC_SLOWPATH, /* the object a refill returns */
 	FREE_FASTPATH,  /* onto the thread's private freelist */
 	FREE_SLOWPATH,  /* into any other slab: the remote free (__slab_free) */
 	NR_SLUB_STAT_CPU_ITEMS,
-	ALLOC_SLOWPATH = NR_SLUB_STAT_CPU_ITEMS, /* the object a refill returns */
-	ALLOC_SLAB,                              /* slabs taken from the page allocator */
-	FREE_SLAB,                               /* slabs given back to it */
-	ALLOC_FROM_PARTIAL,                      /* refills from a node's partial list */
+	ALLOC_SLAB = NR_SLUB_STAT_CPU_ITEMS, /* slabs taken from the page allocator */
+	FREE_SLAB,                           /* slabs given back to it */
+	ALLOC_FROM_PARTIAL,                  /* refills from a node's partial list */
 	NR_SLUB_STAT_ITEMS
 };
 
@@ -125,8 +127,7 @@ struct kmem_cache_cpu {
 	 * the statistics of others without a lock.
 	 */
 	unsigned long stat[NR_SLUB_STAT_CPU_ITEMS];
-	unsigned long loaded;      /* objects this epoch's refill put on @freelist */
-	unsigned long pushes_mark; /* stat[FREE_FASTPATH] when it did */
+	unsigned long pushes_mark; /* stat[FREE_FASTPATH] when this epoch's refill came */
 } __attribute__((aligned(64)));
 
 _Static_assert(sizeof(struct kmem_cache_cpu) == 64, "kmem_cache_cpu is one cache line");

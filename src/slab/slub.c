@@ -217,13 +217,13 @@ static void slab_thread_register(void)
 }
 
 /*
- * The private freelist's epoch ends with @left objects still on it: what it gave out
- * since the refill was everything it took in but those.
+ * The private freelist's epoch ends with @left objects still on it: besides the refill's
+ * objects, credited when it came, the list gave out what was freed onto it, less what
+ * is left. The sum may dip below zero for a moment; unsigned arithmetic keeps it right.
  */
 static void slab_epoch_end(struct kmem_cache_cpu *c, unsigned long left)
 {
-	c->stat[ALLOC_FASTPATH] += c->loaded + (c->stat[FREE_FASTPATH] - c->pushes_mark) - left;
-	c->loaded = 0;
+	c->stat[ALLOC_FASTPATH] += c->stat[FREE_FASTPATH] - c->pushes_mark - left;
 	c->pushes_mark = c->stat[FREE_FASTPATH];
 }
 
@@ -262,10 +262,10 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 load:
 	/* The private list ran dry: an epoch ends, and one starts with the rest of @taken. */
 	slab_epoch_end(c, 0);
-	c->loaded = taken - 1;
+	c->stat[ALLOC_FASTPATH] += taken - 1;
 	c->random = s->random;
 	c->freelist = get_freepointer(s, freelist);
-	slab_stat_atomic(s, ALLOC_SLOWPATH);
+	slab_stat_slow(s, ALLOC_SLOWPATH);
 	/* A thread past its exit flush keeps no slab: the next flush would not come. */
 	if (unlikely(this_slab_thread.exiting))
 		flush_cpu(s, c);
@@ -558,7 +558,7 @@ static void reset_stats(struct kmem_cache *s)
 
 		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
 			c->stat[si] = 0;
-		c->pushes_mark = 0; /* kmm_cache_destroy flushed it: loaded is 0 */
+		c->pushes_mark = 0; /* kmm_cache_destroy flushed it: its epoch has ended */
 	}
 	kmm_unlock(&slab_threads_lock);
 }
@@ -684,16 +684,6 @@ static long private_freelist_length(struct kmem_cache *s, struct kmem_cache_cpu 
 	return n;
 }
 
-/* Allocations of @c's current epoch, which no counter holds yet; -1 if unknown. */
-static long epoch_allocations(struct kmem_cache *s, struct kmem_cache_cpu *c)
-{
-	long left = private_freelist_length(s, c);
-	long given = (long)(READ_ONCE(c->loaded) +
-	                    (READ_ONCE(c->stat[FREE_FASTPATH]) - READ_ONCE(c->pushes_mark)));
-
-	return left < 0 || left > given ? -1 : given - left;
-}
-
 bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 {
 	struct slab_thread *t;
@@ -719,17 +709,21 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 	list_for_each_entry(t, &slab_threads, list) {
 		for (int i = 0; i < KMM_MAX_CACHES; i++) {
 			struct kmem_cache_cpu *c = &t->cpus[i];
-			long pending;
+			long left;
 
 			if (!READ_ONCE(kmem_caches[i].in_use))
 				continue;
-			pending = epoch_allocations(&kmem_caches[i], c);
+			left = private_freelist_length(&kmem_caches[i], c);
 			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
 				stats[i].stat[si] += READ_ONCE(c->stat[si]);
-			if (pending < 0)
-				exact = false;
+			/* The end of the current epoch, as slab_epoch_end would make it. */
+			if (left < 0)
+				exact = false; /* then the refill's objects count as all given out
+				                */
 			else
-				stats[i].stat[ALLOC_FASTPATH] += (unsigned long)pending;
+				stats[i].stat[ALLOC_FASTPATH] += READ_ONCE(c->stat[FREE_FASTPATH]) -
+				                                 READ_ONCE(c->pushes_mark) -
+				                                 (unsigned long)left;
 		}
 	}
 	kmm_unlock(&slab_threads_lock);
