@@ -46,6 +46,23 @@ static inline void kmm_unlock(kmm_lock_t *lock)
 		__kmm_unlock_wake(lock);
 }
 
+/*
+ * The same while the process has one thread: then only a signal handler that
+ * interrupted the holder can find the lock taken (with kmm_trylock), and a plain store
+ * tells it, without the atomic instruction's full barrier.
+ */
+static inline void kmm_lock_single(kmm_lock_t *lock)
+{
+	__atomic_store_n(&lock->state, 1, __ATOMIC_RELAXED);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void kmm_unlock_single(kmm_lock_t *lock)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n(&lock->state, 0, __ATOMIC_RELAXED);
+}
+
 /* Only for a fork child, where no other thread exists to hold the lock. */
 static inline void kmm_lock_reinit(kmm_lock_t *lock)
 {

@@ -72,6 +72,8 @@ struct page {
 					unsigned int inuse : 16;   /* objects not on freelist */
 					unsigned int objects : 15; /* objects in the slab */
 					unsigned int frozen : 1;   /* a thread's active slab */
+					/* inuse when its frees were last counted */
+					unsigned int inuse_mark : 16;
 				};
 			};
 			struct list_head slab_list; /* on its node's partial list */

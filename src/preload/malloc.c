@@ -103,7 +103,7 @@ KMM_EXPORT void free(void *ptr)
 				slab_stat(c, FREE_FASTPATH);
 				return;
 			}
-			slab_free_remote(s, slab, ptr);
+			slab_free_remote(s, slab, ptr, true);
 			return;
 		}
 	}

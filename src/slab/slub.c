@@ -70,34 +70,40 @@ static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned lo
 	return __sync_bool_compare_and_swap((__int128 *)&slab->freelist, old.full, new.full);
 }
 
+/* With one thread, held only against a statistics dump in a signal handler. */
 static inline void node_lock(struct kmem_cache_node *n)
 {
-	if (!single_threaded())
+	if (single_threaded())
+		kmm_lock_single(&n->list_lock);
+	else
 		kmm_lock(&n->list_lock);
 }
 
 static inline void node_unlock(struct kmem_cache_node *n)
 {
-	if (!single_threaded())
+	if (single_threaded())
+		kmm_unlock_single(&n->list_lock);
+	else
 		kmm_unlock(&n->list_lock);
 }
 
-static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si)
+static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si,
+                                    unsigned long count)
 {
-	__atomic_add_fetch(&s->stat[si], 1, __ATOMIC_RELAXED);
+	if (count)
+		__atomic_add_fetch(&s->stat[si], count, __ATOMIC_RELAXED);
 }
 
 /*
- * A per-thread event on a slow path. A thread that is not on the thread list (it only
- * ever freed, or its exit flush has run) counts in the cache, or its count would never
- * be seen.
+ * Per-thread events on a slow path. A thread that is not on the thread list (its exit
+ * flush has run) counts in the cache, or its count would never be seen.
  */
-static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si)
+static void slab_stat_slow(struct kmem_cache *s, enum slub_stat_item si, unsigned long count)
 {
 	if (likely(this_slab_thread.registered))
-		slab_stat(&kmem_cache_cpus[s->id], si);
+		kmem_cache_cpus[s->id].stat[si] += count;
 	else
-		slab_stat_atomic(s, si);
+		slab_stat_atomic(s, si, count);
 }
 
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj)
@@ -132,19 +138,33 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 	}
 	/* Every object goes to the allocating thread: the slab starts frozen and full. */
 	slab->freelist = NULL;
-	slab->counters =
-	        ((slab_counters_t){.inuse = s->objects, .objects = s->objects, .frozen = 1})
-	                .counters;
+	slab->counters = ((slab_counters_t){.inuse = s->objects,
+	                                    .objects = s->objects,
+	                                    .frozen = 1,
+	                                    .inuse_mark = s->objects})
+	                         .counters;
 	__atomic_add_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
-	slab_stat_atomic(s, ALLOC_SLAB);
+	slab_stat_atomic(s, ALLOC_SLAB, 1);
 	*freelist = base;
 	return slab;
 }
 
+/* Add the frees into a slab that nobody else holds to the cache's count. */
+static void slab_count_frees(struct kmem_cache *s, struct page *slab)
+{
+	slab_counters_t counters = {.counters = slab->counters};
+
+	slab_stat_atomic(s, FREE_SLOWPATH, slab_frees_pending(counters));
+	counters.inuse_mark = counters.inuse;
+	slab->counters = counters.counters;
+}
+
+/* An empty slab that nobody holds goes back. */
 static void discard_slab(struct kmem_cache *s, struct page *slab)
 {
+	slab_count_frees(s, slab);
 	__atomic_sub_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
-	slab_stat_atomic(s, FREE_SLAB);
+	slab_stat_atomic(s, FREE_SLAB, 1);
 	for (unsigned int i = 0; i < (1u << s->order); i++)
 		ClearPageSlab(&slab[i]);
 	ClearPageKmallocSlab(slab);
@@ -160,22 +180,24 @@ static void discard_slab(struct kmem_cache *s, struct page *slab)
  * Take a slab's whole shared freelist for the calling thread: every object is then in
  * use or on the thread's private list. The slab ends up frozen (the thread's), except
  * when @unfreeze_if_empty and there was nothing to take: a full slab then goes on no
- * list.
+ * list. The frees into the slab since its last count are the calling thread's to count.
  */
-static void *take_freelist(struct page *slab, bool unfreeze_if_empty, unsigned int *taken)
+static void *take_freelist(struct kmem_cache *s, struct page *slab, bool unfreeze_if_empty,
+                           unsigned int *taken)
 {
 	void *freelist;
-	unsigned long counters;
-	slab_counters_t new;
+	slab_counters_t old, new;
 
 	do {
 		freelist = slab->freelist;
-		counters = slab->counters;
-		new.counters = counters;
+		old.counters = slab->counters;
+		new.counters = old.counters;
 		new.inuse = new.objects;
+		new.inuse_mark = new.objects;
 		new.frozen = freelist != NULL || !unfreeze_if_empty;
-	} while (!cmpxchg_freelist(slab, freelist, counters, NULL, new.counters));
-	*taken = new.objects - ((slab_counters_t){.counters = counters}).inuse;
+	} while (!cmpxchg_freelist(slab, freelist, old.counters, NULL, new.counters));
+	slab_stat_slow(s, FREE_SLOWPATH, slab_frees_pending(old));
+	*taken = new.objects - old.inuse;
 	return freelist;
 }
 
@@ -193,15 +215,16 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist, 
 		return NULL;
 	}
 	slab = list_first_entry(&n->partial, struct page, slab_list);
-	*freelist = take_freelist(slab, false, taken);
+	*freelist = take_freelist(s, slab, false, taken);
 	list_del(&slab->slab_list);
 	n->nr_partial--;
 	node_unlock(n);
-	slab_stat_atomic(s, ALLOC_FROM_PARTIAL);
+	slab_stat_atomic(s, ALLOC_FROM_PARTIAL, 1);
 	return slab;
 }
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
+static void fold_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c);
 
 static void slab_thread_register(void)
 {
@@ -244,7 +267,7 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
 		c->slab = NULL;
-		freelist = take_freelist(slab, true, &taken);
+		freelist = take_freelist(s, slab, true, &taken);
 		if (freelist) {
 			c->slab = slab;
 			goto load;
@@ -265,10 +288,15 @@ load:
 	c->stat[ALLOC_FASTPATH] += taken - 1;
 	c->random = s->random;
 	c->freelist = get_freepointer(s, freelist);
-	slab_stat_slow(s, ALLOC_SLOWPATH);
-	/* A thread past its exit flush keeps no slab: the next flush would not come. */
-	if (unlikely(this_slab_thread.exiting))
+	slab_stat_slow(s, ALLOC_SLOWPATH, 1);
+	/*
+	 * A thread past its exit flush keeps no slab, and no counts: the next flush and
+	 * fold would not come.
+	 */
+	if (unlikely(this_slab_thread.exiting)) {
 		flush_cpu(s, c);
+		fold_cpu_stats(s, c);
+	}
 	return freelist;
 }
 
@@ -290,6 +318,8 @@ void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct pa
 			list_del(&slab->slab_list);
 			n->nr_partial--;
 		}
+		/* Counted under the lock, as a dump finds the slab on no list from here. */
+		slab_count_frees(s, slab);
 		node_unlock(n);
 		discard_slab(s, slab);
 	} else {
@@ -310,7 +340,6 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 	bool was_frozen;
 	void *prior;
 
-	slab_stat_slow(s, FREE_SLOWPATH);
 	do {
 		prior = slab->freelist;
 		counters = slab->counters;
@@ -343,9 +372,10 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
  * one and the slab is unfrozen onto the partial list, or freed if empty (the kernel's
  * deactivate_slab). @freelist belongs to the caller: the owning thread, or a thread
  * acting for one that is gone or promised not to use the cache. Returns how many
- * objects @freelist held.
+ * objects @freelist held; *@frees is the frees into the slab since its last count.
  */
-static unsigned int deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist)
+static unsigned int deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist,
+                                    unsigned int *frees)
 {
 	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
 	unsigned int nr = 0;
@@ -366,7 +396,9 @@ static unsigned int deactivate_slab(struct kmem_cache *s, struct page *slab, voi
 		if (tail)
 			set_freepointer(s, tail, old);
 		new.counters = counters;
+		*frees = slab_frees_pending(new);
 		new.inuse -= nr;
+		new.inuse_mark = new.inuse;
 		new.frozen = 0;
 	} while (!cmpxchg_freelist(slab, old, counters, freelist ? freelist : old, new.counters));
 
@@ -387,10 +419,14 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 {
 	struct page *slab = c->slab;
 	void *freelist = c->freelist;
+	unsigned int left = 0, frees = 0;
 
 	c->slab = NULL;
 	c->freelist = NULL;
-	slab_epoch_end(c, slab ? deactivate_slab(s, slab, freelist) : 0);
+	if (slab)
+		left = deactivate_slab(s, slab, freelist, &frees);
+	c->stat[FREE_SLOWPATH] += frees;
+	slab_epoch_end(c, left);
 }
 
 void flush_cpu_slab(struct kmem_cache *s)
@@ -400,24 +436,25 @@ void flush_cpu_slab(struct kmem_cache *s)
 
 /* ---- thread exit and fork -------------------------------------------------------------- */
 
+/* Move the counters of a flushed kmem_cache_cpu (its epoch has ended) into @s. */
+static void fold_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c)
+{
+	for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
+		slab_stat_atomic(s, si, c->stat[si]);
+		c->stat[si] = 0;
+	}
+	c->pushes_mark = 0;
+}
+
 /*
  * Move a thread's counters into its caches, as it leaves the thread list: under
  * slab_threads_lock, so the statistics see each count exactly once.
  */
 static void fold_thread_stats(struct slab_thread *t)
 {
-	for (int i = 0; i < KMM_MAX_CACHES; i++) {
-		struct kmem_cache_cpu *c = &t->cpus[i];
-
-		/* Its slabs were flushed first: every epoch has ended. */
-		for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++) {
-			if (c->stat[si])
-				__atomic_add_fetch(&kmem_caches[i].stat[si], c->stat[si],
-				                   __ATOMIC_RELAXED);
-			c->stat[si] = 0;
-		}
-		c->pushes_mark = 0;
-	}
+	/* Its slabs were flushed first: every epoch has ended. */
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		fold_cpu_stats(&kmem_caches[i], &t->cpus[i]);
 }
 
 /*
@@ -652,13 +689,13 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 }
 
 /*
- * The dump may run in a signal handler that interrupted this very thread inside
- * slab_threads_lock: try the lock a bounded number of times, never wait for it.
+ * The dump may run in a signal handler that interrupted this very thread inside the
+ * lock: try it a bounded number of times, never wait for it.
  */
-static bool slab_threads_trylock(void)
+static bool stats_trylock(kmm_lock_t *lock)
 {
 	for (int i = 0; i < 100; i++) {
-		if (kmm_trylock(&slab_threads_lock))
+		if (kmm_trylock(lock))
 			return true;
 		os_yield();
 	}
@@ -684,49 +721,84 @@ static long private_freelist_length(struct kmem_cache *s, struct kmem_cache_cpu 
 	return n;
 }
 
+/*
+ * Add a thread's counts of @s to @stats, with the current epoch's allocations
+ * (slab_epoch_end) and the frees into its active slab not yet counted. False when the
+ * thread changed its private freelist or active slab meanwhile: then they are not
+ * exact.
+ */
+static bool collect_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c,
+                              struct kmem_cache_stats *stats)
+{
+	unsigned long frees = READ_ONCE(c->stat[FREE_SLOWPATH]);
+	struct page *slab = READ_ONCE(c->slab);
+	long left = private_freelist_length(s, c);
+
+	for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
+		stats->stat[si] += si == FREE_SLOWPATH ? frees : READ_ONCE(c->stat[si]);
+	/* A refill moves the slab's uncounted frees to the thread's count: read both. */
+	if (slab)
+		stats->stat[FREE_SLOWPATH] += slab_frees_pending(
+		        (slab_counters_t){.counters = READ_ONCE(slab->counters)});
+	if (left < 0 || READ_ONCE(c->slab) != slab || READ_ONCE(c->stat[FREE_SLOWPATH]) != frees)
+		return false; /* then the refill's objects count as all given out */
+	stats->stat[ALLOC_FASTPATH] +=
+	        READ_ONCE(c->stat[FREE_FASTPATH]) - READ_ONCE(c->pushes_mark) - (unsigned long)left;
+	return true;
+}
+
+/*
+ * One cache's counts. Its list locks are held throughout, so no slab moves between
+ * a partial list, a thread and the page allocator meanwhile, and each slab's
+ * uncounted frees are read once: where the slab is.
+ */
+static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
+                                struct kmem_cache_stats *stats)
+{
+	bool locked[MAX_NUMNODES] = {false}, exact = threads_locked;
+	struct slab_thread *t;
+
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		if (node_zones[nid] && !(locked[nid] = stats_trylock(&s->node[nid].list_lock)))
+			exact = false;
+	}
+	for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
+		stats->stat[si] = READ_ONCE(s->stat[si]);
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		struct page *slab;
+
+		if (!node_zones[nid])
+			continue;
+		stats->nr_slabs += READ_ONCE(s->node[nid].nr_slabs);
+		stats->nr_partial += READ_ONCE(s->node[nid].nr_partial);
+		if (!locked[nid])
+			continue;
+		list_for_each_entry(slab, &s->node[nid].partial, slab_list)
+			stats->stat[FREE_SLOWPATH] += slab_frees_pending(
+			        (slab_counters_t){.counters = READ_ONCE(slab->counters)});
+	}
+	if (threads_locked) {
+		list_for_each_entry(t, &slab_threads, list)
+			if (!collect_cpu_stats(s, &t->cpus[s->id], stats))
+				exact = false;
+	}
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		if (locked[nid])
+			kmm_unlock(&s->node[nid].list_lock);
+	return exact;
+}
+
 bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 {
-	struct slab_thread *t;
-	bool complete = slab_threads_trylock(), exact = true;
+	bool threads_locked = stats_trylock(&slab_threads_lock), exact = threads_locked;
 
 	memset(stats, 0, sizeof(*stats) * KMM_MAX_CACHES);
-	for (int i = 0; i < KMM_MAX_CACHES; i++) {
-		struct kmem_cache *s = &kmem_caches[i];
-
-		if (!READ_ONCE(s->in_use))
-			continue;
-		for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
-			stats[i].stat[si] = READ_ONCE(s->stat[si]);
-		for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-			if (!node_zones[nid])
-				continue;
-			stats[i].nr_slabs += READ_ONCE(s->node[nid].nr_slabs);
-			stats[i].nr_partial += READ_ONCE(s->node[nid].nr_partial);
-		}
-	}
-	if (!complete)
-		return false;
-	list_for_each_entry(t, &slab_threads, list) {
-		for (int i = 0; i < KMM_MAX_CACHES; i++) {
-			struct kmem_cache_cpu *c = &t->cpus[i];
-			long left;
-
-			if (!READ_ONCE(kmem_caches[i].in_use))
-				continue;
-			left = private_freelist_length(&kmem_caches[i], c);
-			for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-				stats[i].stat[si] += READ_ONCE(c->stat[si]);
-			/* The end of the current epoch, as slab_epoch_end would make it. */
-			if (left < 0)
-				exact = false; /* then the refill's objects count as all given out
-				                */
-			else
-				stats[i].stat[ALLOC_FASTPATH] += READ_ONCE(c->stat[FREE_FASTPATH]) -
-				                                 READ_ONCE(c->pushes_mark) -
-				                                 (unsigned long)left;
-		}
-	}
-	kmm_unlock(&slab_threads_lock);
+	for (int i = 0; i < KMM_MAX_CACHES; i++)
+		if (READ_ONCE(kmem_caches[i].in_use) &&
+		    !collect_cache_stats(&kmem_caches[i], threads_locked, &stats[i]))
+			exact = false;
+	if (threads_locked)
+		kmm_unlock(&slab_threads_lock);
 	return exact;
 }
 

@@ -3,9 +3,13 @@
  * prints the numbers the dumps must show, and the script checks them.
  *
  *   - a dedicated cache "stats_test" (200-byte objects): the main thread allocates
- *     MAIN_OBJECTS, NR_THREADS threads allocate THREAD_OBJECTS each and exit, and the
- *     main thread frees every other object of theirs (remote frees into slabs the
- *     exited threads gave back) and a third of its own;
+ *     MAIN_OBJECTS and NR_THREADS threads THREAD_OBJECTS each. While they run, one
+ *     of them frees MAIN_TAIL_FREES of the main thread's last objects (into its
+ *     active slab, and the slab before), and the main thread frees all of the first
+ *     thread's objects (emptied slabs go back to the page allocator) and every other
+ *     object of the others' (partial slabs, and active ones that the threads give
+ *     back as they exit); then a third of its own. Every kind of remote free, and
+ *     every place a slab's frees are counted, is in the numbers;
  *   - one live vmalloc area of VMALLOC_BYTES, one freed;
  *   - an order-5 block from the page allocator, kept, one block of each order
  *     allocated and freed, and a block realloc'ed from 300 KiB to 10 MiB and back;
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +36,14 @@
 #define MAIN_OBJECTS   10000
 #define THREAD_OBJECTS 3000
 #define NR_THREADS     4
+#define MAIN_TAIL      30 /* of these, the ones the main thread keeps are freed */
 #define CHILD_OBJECTS  100
 #define VMALLOC_BYTES  (16UL << 20)
 
 static struct kmm_cache *cache;
+static void *main_objects[MAIN_OBJECTS];
 static void *thread_objects[NR_THREADS][THREAD_OBJECTS];
+static pthread_barrier_t allocated, freed;
 
 #define FAIL(...)                                                \
 	do {                                                     \
@@ -43,6 +51,12 @@ static void *thread_objects[NR_THREADS][THREAD_OBJECTS];
 		fputc('\n', stderr);                             \
 		exit(1);                                         \
 	} while (0)
+
+/* The main thread frees a third of its objects itself: these are the others. */
+static bool main_keeps(int i)
+{
+	return i % 3 != 0;
+}
 
 static void *allocate_and_exit(void *arg)
 {
@@ -54,12 +68,18 @@ static void *allocate_and_exit(void *arg)
 			FAIL("kmm_cache_alloc failed in a thread");
 		memset(objs[i], 0x5a, 200);
 	}
+	if (objs == thread_objects[1])
+		for (int i = MAIN_OBJECTS - MAIN_TAIL; i < MAIN_OBJECTS; i++)
+			if (main_keeps(i))
+				kmm_cache_free(cache, main_objects[i]);
+	pthread_barrier_wait(&allocated);
+	pthread_barrier_wait(&freed); /* the main thread freed into its active slab */
 	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	static void *objs[MAIN_OBJECTS];
+	void **objs = main_objects;
 	pthread_t threads[NR_THREADS];
 	long live = 0;
 	void *area, *gone, *pages, *grown = NULL;
@@ -77,15 +97,21 @@ int main(int argc, char **argv)
 			FAIL("kmm_cache_alloc failed");
 	}
 	live += MAIN_OBJECTS;
+	pthread_barrier_init(&allocated, NULL, NR_THREADS + 1);
+	pthread_barrier_init(&freed, NULL, NR_THREADS + 1);
 	for (int t = 0; t < NR_THREADS; t++)
 		if (pthread_create(&threads[t], NULL, allocate_and_exit, thread_objects[t]) != 0)
 			FAIL("pthread_create failed");
+	pthread_barrier_wait(&allocated);
+	live += NR_THREADS * THREAD_OBJECTS;
+	for (int i = MAIN_OBJECTS - MAIN_TAIL; i < MAIN_OBJECTS; i++)
+		live -= main_keeps(i);
+	for (int t = 0; t < NR_THREADS; t++)
+		for (int i = 0; i < THREAD_OBJECTS; i += t == 0 ? 1 : 2, live--)
+			kmm_cache_free(cache, thread_objects[t][i]);
+	pthread_barrier_wait(&freed);
 	for (int t = 0; t < NR_THREADS; t++)
 		pthread_join(threads[t], NULL);
-	live += NR_THREADS * THREAD_OBJECTS;
-	for (int t = 0; t < NR_THREADS; t++)
-		for (int i = 0; i < THREAD_OBJECTS; i += 2, live--)
-			kmm_cache_free(cache, thread_objects[t][i]);
 	for (int i = 0; i < MAIN_OBJECTS; i += 3, live--)
 		kmm_cache_free(cache, objs[i]);
 
