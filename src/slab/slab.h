@@ -236,8 +236,8 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c);
 /* A free into another slab while threads may race: SLUB's cmpxchg_double loop. */
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj);
 __noreturn void slab_double_free(struct kmem_cache *s, const char *caller, void *obj);
-void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
-                      void *prior, unsigned int inuse);
+void slab_free_single_relist(struct kmem_cache *s, struct page *slab, void *obj, void *prior,
+                             unsigned long counters);
 
 /*
  * While the process has a single thread, nothing can race a slab's freelist or a node's
@@ -287,9 +287,11 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
 		set_freepointer(s, obj, prior);
 	/* inuse is the low bits of the word and not 0: no bitfield merge, no borrow. */
 	c.counters -= SLAB_INUSE_ONE;
-	slab_set_freelist(slab, obj, c.counters);
+	/* Emptied, or was full: its place on the lists changes, under the list lock. */
 	if (unlikely(!c.inuse || !prior) && !c.frozen)
-		slab_free_relist(s, &s->node[page_to_nid(slab)], slab, prior, c.inuse);
+		slab_free_single_relist(s, slab, obj, prior, c.counters);
+	else
+		slab_set_freelist(slab, obj, c.counters);
 }
 
 /*

@@ -307,8 +307,8 @@ load:
  * the node's lists changes. The caller holds n->list_lock. The page allocator may
  * make system calls here, and free() must not change errno.
  */
-void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
-                      void *prior, unsigned int inuse)
+static void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct page *slab,
+                             void *prior, unsigned int inuse)
 {
 	int saved_errno = errno;
 
@@ -330,6 +330,17 @@ void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, struct pa
 		node_unlock(n);
 	}
 	errno = saved_errno;
+}
+
+/* slab_free_single's free that changes the slab's place on the lists. */
+void slab_free_single_relist(struct kmem_cache *s, struct page *slab, void *obj, void *prior,
+                             unsigned long counters)
+{
+	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
+
+	node_lock(n);
+	slab_set_freelist(slab, obj, counters);
+	slab_free_relist(s, n, slab, prior, ((slab_counters_t){.counters = counters}).inuse);
 }
 
 void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
