@@ -5,9 +5,15 @@
  * never used, round 2 on what round 1 gave back. Prints "alloc_r<k>_ns" and
  * "free_r<k>_ns", the time per malloc and per free, one per line. The shuffle uses a
  * fixed seed and its own generator, so every allocator frees in the same order of
- * allocation indices. Argument: objects (default 1000000). Does not link kmm.
+ * allocation indices. Arguments: objects (default 1000000), and "threaded" to start
+ * an idle thread first: then the process is multi-threaded, as most large programs
+ * are, and allocators that skip atomic instructions while it has one thread (glibc,
+ * kmm) no longer can. Does not link kmm.
  */
 #define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <unistd.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -64,14 +70,27 @@ static void round_ns(void **objects, long n, int round)
 	printf("free_r%d_ns %.2f\n", round, (t3 - t2) / n);
 }
 
+static void *idle(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 1000000;
+	int threaded = argc > 2 && strcmp(argv[2], "threaded") == 0;
+	pthread_t thread;
 	void **objects;
 
-	if (n <= 0) {
-		fprintf(stderr, "usage: %s [objects]\n", argv[0]);
+	if (n <= 0 || argc > 3 || (argc > 2 && !threaded)) {
+		fprintf(stderr, "usage: %s [objects [threaded]]\n", argv[0]);
 		return 2;
+	}
+	if (threaded && pthread_create(&thread, NULL, idle, NULL) != 0) {
+		fprintf(stderr, "pthread_create failed\n");
+		return 1;
 	}
 	objects = malloc(sizeof(void *) * n);
 	if (!objects)
