@@ -9,7 +9,9 @@
  *     thread's objects (emptied slabs go back to the page allocator) and every other
  *     object of the others' (partial slabs, and active ones that the threads give
  *     back as they exit); then a third of its own. Every kind of remote free, and
- *     every place a slab's frees are counted, is in the numbers;
+ *     every place a slab's frees are counted, is in the numbers. One more thread
+ *     allocates LATE_OBJECTS and frees LATE_FREES of them in a thread-specific data
+ *     destructor that runs after kmm's exit flush;
  *   - one live vmalloc area of VMALLOC_BYTES, one freed;
  *   - an order-5 block from the page allocator, kept, one block of each order
  *     allocated and freed, and a block realloc'ed from 300 KiB to 10 MiB and back;
@@ -37,6 +39,8 @@
 #define THREAD_OBJECTS 3000
 #define NR_THREADS     4
 #define MAIN_TAIL      30 /* of these, the ones the main thread keeps are freed */
+#define LATE_OBJECTS   50
+#define LATE_FREES     10
 #define CHILD_OBJECTS  100
 #define VMALLOC_BYTES  (16UL << 20)
 
@@ -56,6 +60,27 @@ static pthread_barrier_t allocated, freed;
 static bool main_keeps(int i)
 {
 	return i % 3 != 0;
+}
+
+/* Runs after kmm's own destructor (its key was created first): the thread is exiting. */
+static void allocate_late(void *arg)
+{
+	void *late[LATE_OBJECTS];
+
+	(void)arg;
+	for (int i = 0; i < LATE_OBJECTS; i++)
+		if (!(late[i] = kmm_cache_alloc(cache)))
+			FAIL("kmm_cache_alloc failed in a destructor");
+	for (int i = 0; i < LATE_FREES; i++)
+		kmm_cache_free(cache, late[i]);
+}
+
+static void *set_late_destructor(void *arg)
+{
+	pthread_key_t *key = arg;
+
+	pthread_setspecific(*key, key);
+	return NULL;
 }
 
 static void *allocate_and_exit(void *arg)
@@ -114,6 +139,16 @@ int main(int argc, char **argv)
 		pthread_join(threads[t], NULL);
 	for (int i = 0; i < MAIN_OBJECTS; i += 3, live--)
 		kmm_cache_free(cache, objs[i]);
+	{
+		pthread_key_t key;
+		pthread_t late;
+
+		if (pthread_key_create(&key, allocate_late) != 0 ||
+		    pthread_create(&late, NULL, set_late_destructor, &key) != 0)
+			FAIL("pthread_key_create or pthread_create failed");
+		pthread_join(late, NULL);
+		live += LATE_OBJECTS - LATE_FREES;
+	}
 
 	area = kmm_vmalloc(VMALLOC_BYTES);
 	gone = kmm_vmalloc(VMALLOC_BYTES / 2);
@@ -157,8 +192,8 @@ int main(int argc, char **argv)
 		FAIL("the child failed: status %d", status);
 	printf("child_live %ld\n", live + CHILD_OBJECTS);
 	printf("live %ld\n", live);
-	printf("allocs %d\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS);
-	printf("frees %ld\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS - live);
+	printf("allocs %d\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS);
+	printf("frees %ld\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS - live);
 	printf("pid %d\n", (int)getpid());
 	return 0;
 }
