@@ -223,6 +223,11 @@ typedef union {
 	};
 } slab_counters_t;
 
+_Static_assert(sizeof(slab_counters_t) == sizeof(unsigned long), "counters is one word");
+/* The most objects a slab can hold (8-byte objects) fit objects, inuse and inuse_mark. */
+_Static_assert((PAGE_SIZE << SLAB_MAX_ORDER) / sizeof(void *) < (1u << 15),
+               "a slab's object count fits its 15-bit field");
+
 /* Frees into @counters' slab not yet added to FREE_SLOWPATH. */
 static inline unsigned int slab_frees_pending(slab_counters_t counters)
 {
@@ -420,10 +425,11 @@ void kmem_cache_release(struct kmem_cache *s);
 
 /*
  * The counters of every cache (@stats[id]), summed over the threads, and its slabs.
- * Safe from a signal handler: it reads without locks, except the thread list, which it
- * only tries to take. False when the counts are not exact: the list was busy (the
- * running threads' counts are missing), or a thread changed its private freelist while
- * it was counted (that epoch's allocations are missing).
+ * Safe from a signal handler: it reads without locks, except the thread list and each
+ * cache's list locks, which it only tries to take. False when the counts are not
+ * exact: a lock was busy (the running threads' counts, or the partial slabs' uncounted
+ * frees, are missing), or a thread changed its private freelist or active slab while
+ * it was counted (that epoch's allocations, or the slab's frees, are missing).
  */
 struct kmem_cache_stats {
 	unsigned long stat[NR_SLUB_STAT_ITEMS];

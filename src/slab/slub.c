@@ -8,8 +8,12 @@
  *    on its shared freelist (plus up to min_partial empty slabs kept there);
  *  - a full slab that is not frozen is on no list; the free that makes room in it
  *    puts it on the partial list (under list_lock);
- *  - freelist and counters change only through cmpxchg_freelist, so a remote free
- *    never races the owner collecting them.
+ *  - freelist and counters change together, through cmpxchg_freelist while other
+ *    threads may race (so a remote free never races the owner collecting them), or
+ *    with plain stores while the process has one thread;
+ *  - inuse_mark - inuse is the frees into the slab not yet counted (slab.h); whoever
+ *    resets inuse_mark counts them, and a slab's active thread or list lock holder
+ *    does it, so that a dump finds each slab's frees where the slab is.
  */
 #include "slab.h"
 
@@ -149,7 +153,10 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 	return slab;
 }
 
-/* Add the frees into a slab that nobody else holds to the cache's count. */
+/*
+ * Add the frees into a slab that nobody else holds to the cache's count; under the
+ * list lock, as a dump finds the slab on no list from here.
+ */
 static void slab_count_frees(struct kmem_cache *s, struct page *slab)
 {
 	slab_counters_t counters = {.counters = slab->counters};
@@ -159,10 +166,9 @@ static void slab_count_frees(struct kmem_cache *s, struct page *slab)
 	slab->counters = counters.counters;
 }
 
-/* An empty slab that nobody holds goes back. */
+/* An empty slab that nobody holds goes back; its frees are counted. */
 static void discard_slab(struct kmem_cache *s, struct page *slab)
 {
-	slab_count_frees(s, slab);
 	__atomic_sub_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
 	slab_stat_atomic(s, FREE_SLAB, 1);
 	for (unsigned int i = 0; i < (1u << s->order); i++)
@@ -226,6 +232,24 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist, 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
 static void fold_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c);
 
+/*
+ * c->slab while its thread takes the slab's objects or gives it back. A fork child
+ * must not find the slab there (it may be on a list by then), and a dump must see that
+ * the slab's uncounted frees are on their way to the thread's count, so it says its
+ * counts are not exact rather than miss them.
+ */
+#define SLAB_DETACHED 1UL
+
+static inline struct page *slab_detached(struct page *slab)
+{
+	return (struct page *)((uintptr_t)slab | SLAB_DETACHED);
+}
+
+static inline bool slab_is_detached(const struct page *slab)
+{
+	return (uintptr_t)slab & SLAB_DETACHED;
+}
+
 static void slab_thread_register(void)
 {
 	struct slab_thread *t = &this_slab_thread;
@@ -264,9 +288,8 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	if (unlikely(!this_slab_thread.registered) && !this_slab_thread.exiting)
 		slab_thread_register();
 	if (c->slab) {
-		/* Detached first: a fork in between must not find a slab that is on a list. */
 		slab = c->slab;
-		c->slab = NULL;
+		c->slab = slab_detached(slab);
 		freelist = take_freelist(s, slab, true, &taken);
 		if (freelist) {
 			c->slab = slab;
@@ -279,9 +302,9 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 		slab = new_slab(s, nid, &freelist);
 		taken = s->objects;
 	}
+	c->slab = slab;
 	if (unlikely(!slab))
 		return NULL;
-	c->slab = slab;
 load:
 	/* The private list ran dry: an epoch ends, and one starts with the rest of @taken. */
 	slab_epoch_end(c, 0);
@@ -318,7 +341,6 @@ static void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, st
 			list_del(&slab->slab_list);
 			n->nr_partial--;
 		}
-		/* Counted under the lock, as a dump finds the slab on no list from here. */
 		slab_count_frees(s, slab);
 		node_unlock(n);
 		discard_slab(s, slab);
@@ -432,11 +454,15 @@ static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c)
 	void *freelist = c->freelist;
 	unsigned int left = 0, frees = 0;
 
+	/* Detached: a thread gone in the middle of a refill (fork child) left it so. */
+	if (slab && !slab_is_detached(slab)) {
+		c->slab = slab_detached(slab);
+		c->freelist = NULL;
+		left = deactivate_slab(s, slab, freelist, &frees);
+		c->stat[FREE_SLOWPATH] += frees;
+	}
 	c->slab = NULL;
 	c->freelist = NULL;
-	if (slab)
-		left = deactivate_slab(s, slab, freelist, &frees);
-	c->stat[FREE_SLOWPATH] += frees;
 	slab_epoch_end(c, left);
 }
 
@@ -724,6 +750,8 @@ static long private_freelist_length(struct kmem_cache *s, struct kmem_cache_cpu 
 	void *p = READ_ONCE(c->freelist);
 	long n = 0;
 
+	if (slab_is_detached(slab)) /* a refill or flush is under way */
+		return -1;
 	for (; p; p = get_freepointer(s, p)) {
 		if (!slab || !virt_addr_valid(p) || virt_to_slab(p) != slab ||
 		    !slab_object_valid(s, p) || ++n > s->objects)
@@ -733,35 +761,64 @@ static long private_freelist_length(struct kmem_cache *s, struct kmem_cache_cpu 
 }
 
 /*
- * Add a thread's counts of @s to @stats, with the current epoch's allocations
- * (slab_epoch_end) and the frees into its active slab not yet counted. False when the
- * thread changed its private freelist or active slab meanwhile: then they are not
- * exact.
+ * The uncounted frees into a slab found where it was last seen: a word read without
+ * the slab's lock when the dump could not take it, so it is checked to be a slab of
+ * @s and its count is kept within the slab.
  */
-static bool collect_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c,
+static unsigned int frees_pending_read(const struct kmem_cache *s, const struct page *slab)
+{
+	slab_counters_t counters = {.counters = READ_ONCE(slab->counters)};
+
+	if (counters.objects != s->objects || counters.inuse > counters.inuse_mark ||
+	    counters.inuse_mark > s->objects)
+		return 0;
+	return slab_frees_pending(counters);
+}
+
+/*
+ * Add a thread's remote-free count of @s and the uncounted frees into its active slab,
+ * which a refill or a flush moves from one to the other. False when the thread is
+ * doing that, or did it meanwhile.
+ */
+static bool collect_cpu_frees(struct kmem_cache *s, struct kmem_cache_cpu *c,
                               struct kmem_cache_stats *stats)
 {
 	unsigned long frees = READ_ONCE(c->stat[FREE_SLOWPATH]);
 	struct page *slab = READ_ONCE(c->slab);
+
+	stats->stat[FREE_SLOWPATH] += frees;
+	if (slab_is_detached(slab))
+		return false;
+	if (slab)
+		stats->stat[FREE_SLOWPATH] += frees_pending_read(s, slab);
+	return READ_ONCE(c->slab) == slab && READ_ONCE(c->stat[FREE_SLOWPATH]) == frees;
+}
+
+/*
+ * Add a thread's other counts of @s, with the current epoch's allocations
+ * (slab_epoch_end). False when the thread changed its private freelist meanwhile: then
+ * the refill's objects count as all given out.
+ */
+static bool collect_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c,
+                              struct kmem_cache_stats *stats)
+{
 	long left = private_freelist_length(s, c);
 
 	for (int si = 0; si < NR_SLUB_STAT_CPU_ITEMS; si++)
-		stats->stat[si] += si == FREE_SLOWPATH ? frees : READ_ONCE(c->stat[si]);
-	/* A refill moves the slab's uncounted frees to the thread's count: read both. */
-	if (slab)
-		stats->stat[FREE_SLOWPATH] += slab_frees_pending(
-		        (slab_counters_t){.counters = READ_ONCE(slab->counters)});
-	if (left < 0 || READ_ONCE(c->slab) != slab || READ_ONCE(c->stat[FREE_SLOWPATH]) != frees)
-		return false; /* then the refill's objects count as all given out */
+		if (si != FREE_SLOWPATH)
+			stats->stat[si] += READ_ONCE(c->stat[si]);
+	if (left < 0)
+		return false;
 	stats->stat[ALLOC_FASTPATH] +=
 	        READ_ONCE(c->stat[FREE_FASTPATH]) - READ_ONCE(c->pushes_mark) - (unsigned long)left;
 	return true;
 }
 
 /*
- * One cache's counts. Its list locks are held throughout, so no slab moves between
- * a partial list, a thread and the page allocator meanwhile, and each slab's
- * uncounted frees are read once: where the slab is.
+ * One cache's counts. Its list locks are held while the remote frees are added up, so
+ * no slab moves between a partial list, a thread and the page allocator meanwhile and
+ * each slab's uncounted frees are read once, where the slab is; the walks of the
+ * threads' private freelists come after, without them.
  */
 static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
                                 struct kmem_cache_stats *stats)
@@ -770,7 +827,10 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 	struct slab_thread *t;
 
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-		if (node_zones[nid] && !(locked[nid] = stats_trylock(&s->node[nid].list_lock)))
+		if (!node_zones[nid])
+			continue;
+		locked[nid] = stats_trylock(&s->node[nid].list_lock);
+		if (!locked[nid])
 			exact = false;
 	}
 	for (int si = 0; si < NR_SLUB_STAT_ITEMS; si++)
@@ -785,17 +845,19 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 		if (!locked[nid])
 			continue;
 		list_for_each_entry(slab, &s->node[nid].partial, slab_list)
-			stats->stat[FREE_SLOWPATH] += slab_frees_pending(
-			        (slab_counters_t){.counters = READ_ONCE(slab->counters)});
+			stats->stat[FREE_SLOWPATH] += frees_pending_read(s, slab);
 	}
-	if (threads_locked) {
+	if (threads_locked)
 		list_for_each_entry(t, &slab_threads, list)
-			if (!collect_cpu_stats(s, &t->cpus[s->id], stats))
+			if (!collect_cpu_frees(s, &t->cpus[s->id], stats))
 				exact = false;
-	}
 	for (int nid = 0; nid < MAX_NUMNODES; nid++)
 		if (locked[nid])
 			kmm_unlock(&s->node[nid].list_lock);
+	if (threads_locked)
+		list_for_each_entry(t, &slab_threads, list)
+			if (!collect_cpu_stats(s, &t->cpus[s->id], stats))
+				exact = false;
 	return exact;
 }
 
@@ -833,6 +895,7 @@ void kmem_cache_shrink_all(void)
 					continue;
 				list_del(&slab->slab_list);
 				n->nr_partial--;
+				slab_count_frees(s, slab);
 				discard_slab(s, slab);
 			}
 			node_unlock(n);
@@ -859,6 +922,7 @@ void kmem_cache_release(struct kmem_cache *s)
 		list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
 			list_del(&slab->slab_list);
 			n->nr_partial--;
+			slab_count_frees(s, slab);
 			discard_slab(s, slab);
 		}
 		kmm_unlock(&n->list_lock);

@@ -2,12 +2,12 @@
  * When and where the statistics are dumped: at exit, on a signal, every interval, or
  * when a program calls kmm_stats_dump(). See stats.h and the README.
  *
- * A dump allocates nothing and takes no allocator lock (the snapshot reads without
- * them), so a signal that lands inside malloc dumps and returns. One dump runs at a
- * time, since the snapshot and the output buffer are static: a signal that arrives
- * while another dump runs cannot wait for it (it may have interrupted it), so it leaves
- * a note and the dump that is running makes another one when it ends. The others wait
- * up to 2 s for their turn.
+ * A dump allocates nothing and waits for no allocator lock (the snapshot reads without
+ * them, or only tries them), so a signal that lands inside malloc dumps and returns.
+ * One dump runs at a time, since the snapshot and the output buffer are static: a
+ * signal that arrives while another dump runs cannot wait for it (it may have
+ * interrupted it), so it leaves a note and the dump that is running makes another one
+ * when it ends. The others wait up to 2 s for their turn.
  *
  * The snapshot thread (KMM_STATS_INTERVAL) runs with every signal blocked, so the dump
  * signal never interrupts it in the middle of its own dump. It is not started again in

@@ -4,14 +4,17 @@
  *
  *   - a dedicated cache "stats_test" (200-byte objects): the main thread allocates
  *     MAIN_OBJECTS and NR_THREADS threads THREAD_OBJECTS each. While they run, one
- *     of them frees MAIN_TAIL_FREES of the main thread's last objects (into its
+ *     of them frees the main thread's last objects that it keeps (into its
  *     active slab, and the slab before), and the main thread frees all of the first
  *     thread's objects (emptied slabs go back to the page allocator) and every other
  *     object of the others' (partial slabs, and active ones that the threads give
  *     back as they exit); then a third of its own. Every kind of remote free, and
  *     every place a slab's frees are counted, is in the numbers. One more thread
  *     allocates LATE_OBJECTS and frees LATE_FREES of them in a thread-specific data
- *     destructor that runs after kmm's exit flush;
+ *     destructor that runs after kmm's exit flush. Then malloc_trim gives back the
+ *     empty slabs that the node kept, with their frees, and the main thread's active
+ *     slab; the main thread allocates AFTER_TRIM objects, and another thread frees
+ *     the last AFTER_TRIM_FREES of them, into its new active slab, for the dumps;
  *   - one live vmalloc area of VMALLOC_BYTES, one freed;
  *   - an order-5 block from the page allocator, kept, one block of each order
  *     allocated and freed, and a block realloc'ed from 300 KiB to 10 MiB and back;
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,14 +39,16 @@
 
 #include <kmm/kmm.h>
 
-#define MAIN_OBJECTS   10000
-#define THREAD_OBJECTS 3000
-#define NR_THREADS     4
-#define MAIN_TAIL      30 /* of these, the ones the main thread keeps are freed */
-#define LATE_OBJECTS   50
-#define LATE_FREES     10
-#define CHILD_OBJECTS  100
-#define VMALLOC_BYTES  (16UL << 20)
+#define MAIN_OBJECTS     10000
+#define THREAD_OBJECTS   3000
+#define NR_THREADS       4
+#define MAIN_TAIL        30 /* of these, the ones the main thread keeps are freed */
+#define AFTER_TRIM       30
+#define AFTER_TRIM_FREES 10
+#define LATE_OBJECTS     50
+#define LATE_FREES       10
+#define CHILD_OBJECTS    100
+#define VMALLOC_BYTES    (16UL << 20)
 
 static struct kmm_cache *cache;
 static void *main_objects[MAIN_OBJECTS];
@@ -81,6 +87,15 @@ static void *set_late_destructor(void *arg)
 
 	pthread_setspecific(*key, key);
 	return NULL;
+}
+
+static void *after_trim[AFTER_TRIM];
+
+static void *free_after_trim(void *arg)
+{
+	for (int i = AFTER_TRIM - AFTER_TRIM_FREES; i < AFTER_TRIM; i++)
+		kmm_cache_free(cache, after_trim[i]);
+	return arg;
 }
 
 static void *allocate_and_exit(void *arg)
@@ -149,6 +164,14 @@ int main(int argc, char **argv)
 		pthread_join(late, NULL);
 		live += LATE_OBJECTS - LATE_FREES;
 	}
+	malloc_trim(0);
+	for (int i = 0; i < AFTER_TRIM; i++)
+		if (!(after_trim[i] = kmm_cache_alloc(cache)))
+			FAIL("kmm_cache_alloc failed after malloc_trim");
+	if (pthread_create(&threads[0], NULL, free_after_trim, NULL) != 0)
+		FAIL("pthread_create failed");
+	pthread_join(threads[0], NULL);
+	live += AFTER_TRIM - AFTER_TRIM_FREES;
 
 	area = kmm_vmalloc(VMALLOC_BYTES);
 	gone = kmm_vmalloc(VMALLOC_BYTES / 2);
@@ -192,8 +215,10 @@ int main(int argc, char **argv)
 		FAIL("the child failed: status %d", status);
 	printf("child_live %ld\n", live + CHILD_OBJECTS);
 	printf("live %ld\n", live);
-	printf("allocs %d\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS);
-	printf("frees %ld\n", MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS - live);
+	printf("allocs %d\n",
+	       MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS + AFTER_TRIM);
+	printf("frees %ld\n",
+	       MAIN_OBJECTS + NR_THREADS * THREAD_OBJECTS + LATE_OBJECTS + AFTER_TRIM - live);
 	printf("pid %d\n", (int)getpid());
 	return 0;
 }

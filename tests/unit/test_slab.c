@@ -290,11 +290,15 @@ static void check_object_valid(struct kmem_cache *s)
 /* A single-threaded free decrements inuse by subtracting from the whole counters word. */
 static void test_counters_layout(void)
 {
-	slab_counters_t c = {.inuse = 1, .objects = 0x7fff, .frozen = 1};
+	slab_counters_t c = {.inuse = 1, .objects = 0x7fff, .frozen = 1, .inuse_mark = 0xffff};
 
 	c.counters -= SLAB_INUSE_ONE;
-	CHECK(c.inuse == 0 && c.objects == 0x7fff && c.frozen == 1,
-	      "inuse is not the lowest field of page->counters");
+	CHECK(c.inuse == 0 && c.objects == 0x7fff && c.frozen == 1 && c.inuse_mark == 0xffff,
+	      "inuse is not the lowest field of page->counters: after a free, inuse %u objects "
+	      "%#x frozen %u inuse_mark %#x, expected 0 0x7fff 1 0xffff",
+	      c.inuse, c.objects, c.frozen, c.inuse_mark);
+	CHECK(slab_frees_pending(c) == 0xffff, "frees pending: expected 65535, got %u",
+	      slab_frees_pending(c));
 }
 
 static void test_object_valid(void)
