@@ -7,8 +7,9 @@
  *   - a churn thread keeps starting short-lived threads that allocate, free and exit,
  *     so the thread list changes under the dumps;
  *   - the main thread sends the dump signal (argv[2], a number) to a random worker,
- *     waits until the dump has grown the statistics file, and sends the next: each
- *     signal lands on a thread that is busy allocating.
+ *     waits until the dump is in the statistics file, and sends the next: each signal
+ *     lands on a thread that is busy allocating. KMM_STATS must end with json, whose
+ *     one line closes each dump.
  *
  * Prints "signals <sent> dumps <arrived>". argv[1]: seconds; argv[2] 0 sends no signal
  * (for KMM_STATS_INTERVAL runs).
@@ -119,13 +120,33 @@ static long file_size(const char *path)
 	return path && stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* Wait up to 5 s for the statistics file to grow past @size. */
+/* Whether the file at @path ends with the end of a JSON line, as a whole dump does. */
+static bool ends_with_dump(const char *path)
+{
+	char tail[2] = {0};
+	FILE *f = fopen(path, "r");
+	bool whole;
+
+	if (!f)
+		return false;
+	whole = fseek(f, -2, SEEK_END) == 0 && fread(tail, 1, 2, f) == 2 && tail[0] == '}' &&
+	        tail[1] == '\n';
+	fclose(f);
+	return whole;
+}
+
+/*
+ * Wait up to 5 s for a whole dump more in the statistics file than @size bytes. The
+ * size alone would not do: a file grows page by page while a write copies into it,
+ * and a signal sent then would land in the same dump as the one before (a pending
+ * signal is one, however many were sent).
+ */
 static bool dump_arrived(const char *path, long size)
 {
 	struct timespec tick = {0, 1000 * 1000};
 
 	for (double deadline = now_s() + 5; now_s() < deadline; nanosleep(&tick, NULL))
-		if (file_size(path) > size)
+		if (file_size(path) > size && ends_with_dump(path))
 			return true;
 	return false;
 }
