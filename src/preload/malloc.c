@@ -243,6 +243,7 @@ KMM_EXPORT int malloc_trim(size_t pad)
 	struct zone *zone;
 
 	(void)pad;
+	kmalloc_large_cache_drain();
 	kmem_cache_shrink_all();
 	vmalloc_purge_all();
 	drain_all_pages();

@@ -36,6 +36,9 @@ static __always_inline struct kmem_cache *kmalloc_slab(size_t size)
 
 int kmalloc_init(void);
 
+/* Give the calling thread's cached large blocks (8 to 32 KiB) back: malloc_trim. */
+void kmalloc_large_cache_drain(void);
+
 /* Sizes above KMALLOC_MAX_CACHE_SIZE, and alignments above what a class gives. */
 void *kmalloc_large(size_t size, size_t align);
 

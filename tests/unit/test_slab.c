@@ -347,6 +347,54 @@ static void test_large_and_vmalloc(void)
 	kmm_vfree(grown);
 }
 
+static void *free_large_and_exit(void *arg)
+{
+	void **block = arg;
+
+	*block = kmalloc(32 << 10);
+	memset(*block, 1, 32 << 10);
+	kmm_kfree(*block);
+	return NULL;
+}
+
+/*
+ * Blocks of 8 to 32 KiB go to the freeing thread's own cache, two of each order, and
+ * come back from it; the rest, and all of them at thread exit or a drain, go back to
+ * the page allocator (the head's reference count drops to 0).
+ */
+static void test_large_cache(void)
+{
+	struct page *page;
+	void *blocks[3], *again, *exited = NULL;
+	pthread_t t;
+
+	kmalloc_large_cache_drain();
+	for (int i = 0; i < 3; i++)
+		blocks[i] = kmalloc(20000); /* order 3 */
+	for (int i = 0; i < 3; i++)
+		kmm_kfree(blocks[i]);
+	CHECK(page_ref_count(virt_to_page(blocks[0])) == 1 &&
+	              page_ref_count(virt_to_page(blocks[1])) == 1,
+	      "the first two blocks freed should stay in the thread's cache");
+	CHECK(page_ref_count(virt_to_page(blocks[2])) == 0,
+	      "a third block of the same order should go back to the page allocator");
+	again = kmalloc(32 << 10);
+	CHECK(again == blocks[1], "kmalloc(32 KiB): expected the last cached block %p, got %p",
+	      blocks[1], again);
+	CHECK(kmalloc_classify(again, "test", &page) == KMALLOC_LARGE && page->order == 3,
+	      "a block from the cache should be a large kmalloc block of order 3");
+	kmm_kfree(again);
+	kmalloc_large_cache_drain();
+	CHECK(page_ref_count(virt_to_page(blocks[0])) == 0 &&
+	              page_ref_count(virt_to_page(blocks[1])) == 0,
+	      "a drain should give the cached blocks back");
+	pthread_create(&t, NULL, free_large_and_exit, &exited);
+	pthread_join(t, NULL);
+	CHECK(page_ref_count(virt_to_page(exited)) == 0,
+	      "a thread's cached block should go back when it exits");
+	check_zones_consistent();
+}
+
 static void fill_pattern(unsigned char *p, size_t from, size_t to)
 {
 	for (size_t i = from; i < to; i++)
@@ -487,6 +535,11 @@ static int misuse(const char *what)
 
 		kmm_kfree(p);
 		kmm_kfree(p);
+	} else if (strcmp(what, "large-double") == 0) {
+		void *p = kmalloc(20000); /* cached by the first free */
+
+		kmm_kfree(p);
+		kmm_kfree(p);
 	} else if (strcmp(what, "interior") == 0) {
 		char *p = kmalloc(64);
 
@@ -521,12 +574,14 @@ int main(int argc, char **argv)
 	test_object_valid();
 	test_counters_layout();
 	test_large_and_vmalloc();
+	test_large_cache();
 	test_vrealloc_shrink_in_place();
 	test_lazy_vfree();
 	expect_abort("destroy",
 	             "kmm: kmm_cache_destroy(): cache test-busy still has 2 objects in use");
 	expect_abort("double", "kmm: kmm_kfree(): double free of 0x");
 	expect_abort("interior", "kmm: kmm_kfree(): invalid pointer 0x");
+	expect_abort("large-double", "kmm: kmm_kfree(): invalid pointer 0x");
 	printf("slab: passed\n");
 	return 0;
 }
