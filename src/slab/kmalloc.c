@@ -66,11 +66,20 @@ static bool large_cache_order(unsigned int order)
 	return order >= 1 && order <= PAGE_ALLOC_COSTLY_ORDER;
 }
 
+/*
+ * A thread caches from its first allocation of such a block on, when its exit hook is
+ * set. Not from a free: glibc frees some of a thread's memory after the key
+ * destructors have run, and a hook set then would never run.
+ */
 static struct page *large_cache_pop(unsigned int order)
 {
 	struct large_cache *lc = &large_cache;
 	unsigned int i = order - 1;
 
+	if (unlikely(!lc->registered) && !lc->exiting) {
+		/* Keys below 32 live in the thread descriptor: this does not allocate. */
+		lc->registered = pthread_setspecific(large_cache_key, lc) == 0;
+	}
 	if (!lc->nr[i])
 		return NULL;
 	return lc->blocks[i][--lc->nr[i]];
@@ -81,14 +90,8 @@ static bool large_cache_push(struct page *page)
 	struct large_cache *lc = &large_cache;
 	unsigned int i = page->order - 1;
 
-	if (lc->nr[i] == LARGE_CACHE_SLOTS || lc->exiting)
+	if (lc->nr[i] == LARGE_CACHE_SLOTS || !lc->registered || lc->exiting)
 		return false;
-	if (unlikely(!lc->registered)) {
-		/* Keys below 32 live in the thread descriptor: this does not allocate. */
-		if (pthread_setspecific(large_cache_key, lc) != 0)
-			return false;
-		lc->registered = true;
-	}
 	lc->blocks[i][lc->nr[i]++] = page;
 	return true;
 }
@@ -107,8 +110,9 @@ static void large_cache_exit(void *arg)
 {
 	struct large_cache *lc = arg;
 
-	kmalloc_large_cache_drain();
 	lc->exiting = true;
+	lc->registered = false;
+	kmalloc_large_cache_drain();
 }
 
 int kmalloc_init(void)

@@ -357,6 +357,15 @@ static void *free_large_and_exit(void *arg)
 	return NULL;
 }
 
+/* A thread that never allocated such a block does not keep one (no exit hook is set). */
+static void *free_foreign_large(void *arg)
+{
+	kmm_kfree(arg);
+	CHECK(page_ref_count(virt_to_page(arg)) == 0,
+	      "a thread that allocated no large block should not cache one it frees");
+	return NULL;
+}
+
 /*
  * Blocks of 8 to 32 KiB go to the freeing thread's own cache, two of each order, and
  * come back from it; the rest, and all of them at thread exit or a drain, go back to
@@ -389,6 +398,8 @@ static void test_large_cache(void)
 	              page_ref_count(virt_to_page(blocks[1])) == 0,
 	      "a drain should give the cached blocks back");
 	pthread_create(&t, NULL, free_large_and_exit, &exited);
+	pthread_join(t, NULL);
+	pthread_create(&t, NULL, free_foreign_large, kmalloc(16 << 10));
 	pthread_join(t, NULL);
 	CHECK(page_ref_count(virt_to_page(exited)) == 0,
 	      "a thread's cached block should go back when it exits");
