@@ -41,29 +41,40 @@ static void kmalloc_name(char *buf, size_t len, unsigned int size)
 }
 
 /*
- * The thread's freed large blocks of orders 1 to PAGE_ALLOC_COSTLY_ORDER (8 to 32 KiB),
- * kept for its next request of the same order: the kernel's per-CPU page lists, which
- * serve these orders too, but per thread and so without their lock, whose two atomic
- * instructions per allocation and two per free were most of the 35 ns an allocation
- * and free of 32 KiB took (docs/slab.md). LARGE_CACHE_SLOTS of each order: 112 KiB a
- * thread at most, given back at thread exit and by malloc_trim. A fork child does not
- * get back those of the threads it does not have.
+ * The thread's freed large blocks of orders LARGE_CACHE_MIN_ORDER to
+ * PAGE_ALLOC_COSTLY_ORDER (above 8 KiB, up to 32 KiB), kept for its next request of
+ * the same order: the kernel's per-CPU page lists, which serve these orders too, but
+ * per thread and so without their lock, whose two atomic instructions per allocation
+ * and two per free were most of the 35-43 ns an allocation and free of 32 KiB took
+ * (docs/slab.md). LARGE_CACHE_SLOTS of each order: 96 KiB a thread at most, given back
+ * when the thread exits, or when it calls malloc_trim. A fork child does not get back
+ * those of the threads it does not have, nor does one thread's malloc_trim another's.
  */
-#define LARGE_CACHE_SLOTS 2
+#define LARGE_CACHE_SLOTS     2
+#define LARGE_CACHE_MIN_ORDER 2 /* kmalloc_large serves more than 8 KiB: 3 pages or more */
+#define LARGE_CACHE_ORDERS    (PAGE_ALLOC_COSTLY_ORDER - LARGE_CACHE_MIN_ORDER + 1)
 
 struct large_cache {
-	struct page *blocks[PAGE_ALLOC_COSTLY_ORDER][LARGE_CACHE_SLOTS]; /* [order - 1] */
-	unsigned char nr[PAGE_ALLOC_COSTLY_ORDER];
+	struct page *blocks[LARGE_CACHE_ORDERS][LARGE_CACHE_SLOTS];
+	unsigned char nr[LARGE_CACHE_ORDERS];
 	bool registered; /* the exit hook will run */
 	bool exiting;    /* it ran: keep nothing from now on */
 };
 
 static __thread struct large_cache large_cache __attribute__((tls_model("initial-exec")));
 static pthread_key_t large_cache_key;
+/*
+ * glibc keeps the values of the first 32 keys in the thread descriptor
+ * (PTHREAD_KEY_2NDLEVEL_SIZE); setting a later key's value allocates, from inside
+ * kmalloc, and the slab layer's own registration there would race it. So the cache is
+ * used only when kmm's key is one of the first 32, as it is when kmm starts with the
+ * program's first allocation.
+ */
+static bool large_cache_enabled;
 
 static bool large_cache_order(unsigned int order)
 {
-	return order >= 1 && order <= PAGE_ALLOC_COSTLY_ORDER;
+	return order >= LARGE_CACHE_MIN_ORDER && order <= PAGE_ALLOC_COSTLY_ORDER;
 }
 
 /*
@@ -74,12 +85,10 @@ static bool large_cache_order(unsigned int order)
 static struct page *large_cache_pop(unsigned int order)
 {
 	struct large_cache *lc = &large_cache;
-	unsigned int i = order - 1;
+	unsigned int i = order - LARGE_CACHE_MIN_ORDER;
 
-	if (unlikely(!lc->registered) && !lc->exiting) {
-		/* Keys below 32 live in the thread descriptor: this does not allocate. */
+	if (unlikely(!lc->registered) && !lc->exiting && large_cache_enabled)
 		lc->registered = pthread_setspecific(large_cache_key, lc) == 0;
-	}
 	if (!lc->nr[i])
 		return NULL;
 	return lc->blocks[i][--lc->nr[i]];
@@ -88,7 +97,7 @@ static struct page *large_cache_pop(unsigned int order)
 static bool large_cache_push(struct page *page)
 {
 	struct large_cache *lc = &large_cache;
-	unsigned int i = page->order - 1;
+	unsigned int i = page->order - LARGE_CACHE_MIN_ORDER;
 
 	if (lc->nr[i] == LARGE_CACHE_SLOTS || !lc->registered || lc->exiting)
 		return false;
@@ -101,9 +110,9 @@ void kmalloc_large_cache_drain(void)
 {
 	struct large_cache *lc = &large_cache;
 
-	for (unsigned int i = 0; i < PAGE_ALLOC_COSTLY_ORDER; i++)
+	for (unsigned int i = 0; i < LARGE_CACHE_ORDERS; i++)
 		while (lc->nr[i])
-			__free_pages(lc->blocks[i][--lc->nr[i]], i + 1);
+			__free_pages(lc->blocks[i][--lc->nr[i]], i + LARGE_CACHE_MIN_ORDER);
 }
 
 static void large_cache_exit(void *arg)
@@ -117,8 +126,8 @@ static void large_cache_exit(void *arg)
 
 int kmalloc_init(void)
 {
-	if (pthread_key_create(&large_cache_key, large_cache_exit) != 0)
-		return -1;
+	large_cache_enabled =
+	        pthread_key_create(&large_cache_key, large_cache_exit) == 0 && large_cache_key < 32;
 	for (int i = 0; i < NR_KMALLOC_CACHES; i++) {
 		struct kmem_cache *s = &kmem_caches[i];
 		char name[SLAB_NAME_LEN];

@@ -36,7 +36,7 @@ static __always_inline struct kmem_cache *kmalloc_slab(size_t size)
 
 int kmalloc_init(void);
 
-/* Give the calling thread's cached large blocks (8 to 32 KiB) back: malloc_trim. */
+/* Give the calling thread's cached large blocks (above 8 KiB, up to 32) back: malloc_trim. */
 void kmalloc_large_cache_drain(void);
 
 /* Sizes above KMALLOC_MAX_CACHE_SIZE, and alignments above what a class gives. */

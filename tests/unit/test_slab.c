@@ -367,7 +367,7 @@ static void *free_foreign_large(void *arg)
 }
 
 /*
- * Blocks of 8 to 32 KiB go to the freeing thread's own cache, two of each order, and
+ * Blocks above 8 KiB, up to 32, go to the freeing thread's own cache, two of each order, and
  * come back from it; the rest, and all of them at thread exit or a drain, go back to
  * the page allocator (the head's reference count drops to 0).
  */
