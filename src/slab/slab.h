@@ -191,6 +191,15 @@ static __always_inline void set_freepointer(const struct kmem_cache *s, void *ob
 	*(uintptr_t *)((char *)obj + s->offset) = (uintptr_t)fp ^ freeptr_key(s->random, obj);
 }
 
+/*
+ * set_freepointer for a kmalloc cache's object: its free pointer is at offset 0, so the
+ * store's address is the object's, known before the cache is read.
+ */
+static __always_inline void set_freepointer_kmalloc(const struct kmem_cache *s, void *obj, void *fp)
+{
+	*(uintptr_t *)obj = (uintptr_t)fp ^ freeptr_key(s->random, obj);
+}
+
 /* Store a free pointer through the thread's copy of the key (offset 0, as below). */
 static __always_inline void set_freepointer_cpu(const struct kmem_cache_cpu *c, void *obj, void *fp)
 {
@@ -287,7 +296,7 @@ static __always_inline void slab_free_single(struct kmem_cache *s, struct page *
 	if (unlikely(prior == obj || c.inuse == 0)) /* more frees than objects handed out */
 		slab_double_free(s, "free", obj);
 	if (kmalloc)
-		*(uintptr_t *)obj = (uintptr_t)prior ^ freeptr_key(s->random, obj);
+		set_freepointer_kmalloc(s, obj, prior);
 	else
 		set_freepointer(s, obj, prior);
 	/* inuse is the low bits of the word and not 0: no bitfield merge, no borrow. */
