@@ -8,6 +8,7 @@
 #include "init.h"
 
 #include <pthread.h>
+#include <sys/single_threaded.h>
 
 #include "base/lock.h"
 #include "base/options.h"
@@ -25,13 +26,43 @@ static kmm_lock_t init_lock = KMM_LOCK_INIT;
 static __thread bool initializing __attribute__((tls_model("initial-exec")));
 
 /*
- * fork: every lock, outermost first: page reporting's runner (it calls vmalloc's
+ * fork. glibc 2.36's fork() runs the prepare handlers (this one last, being registered
+ * first), then, only in a multi-threaded process, takes the stdio list lock and its own
+ * malloc locks, in that order. A thread can hold a FILE's lock and wait in malloc
+ * (getline -> realloc) while another holds the list lock and waits for that FILE
+ * (fflush(NULL)): if kmm's locks were taken before the list lock, the forking thread
+ * would wait for the list lock while holding what the getline thread needs. So prepare
+ * takes the list lock first, as glibc orders its own: the list lock is recursive, and
+ * glibc taking it again on the same thread only counts. glibc's parent path unlocks it
+ * as often as it locked it, so the parent handler drops our one level; glibc's child path
+ * may or may not reset it, so the child handler resets it in any case (one thread is
+ * left, so nothing else can hold it).
+ *
+ * kmm's own locks follow, outermost first: page reporting's runner (it calls vmalloc's
  * shrinker, which takes vmap_area_lock), then the slab list locks (held while the page
- * allocator is called, never the other way round), vmalloc, the page allocator. The child resets
- * the page allocator before the slab layer takes back the slabs of threads it does not have.
+ * allocator is called, never the other way round), vmalloc, the page allocator. The
+ * child resets the page allocator before the slab layer takes back the slabs of threads
+ * it does not have.
+ *
+ * A single-threaded process takes nothing, as glibc does "to make fork safer to use in
+ * signal handlers": then the only holder of a kmm lock can be the code that a signal
+ * handler calling fork interrupted, waiting for it would deadlock, and in both processes
+ * that same code resumes when the handler returns, finishes its update and unlocks. No
+ * other thread exists to see a list mid-update. __libc_single_threaded never goes back to
+ * true once a thread was created, so parent and child see the same answer prepare saw.
  */
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+extern void _IO_list_resetlock(void);
+
+static bool fork_took_locks;
+
 static void kmm_fork_prepare(void)
 {
+	fork_took_locks = !__libc_single_threaded;
+	if (!fork_took_locks)
+		return;
+	_IO_list_lock();
 	kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */
 	page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
 	slab_fork_prepare();
@@ -41,20 +72,26 @@ static void kmm_fork_prepare(void)
 
 static void kmm_fork_parent(void)
 {
+	if (!fork_took_locks)
+		return;
 	page_alloc_fork_parent();
 	vmalloc_fork_parent();
 	slab_fork_parent();
 	page_reporting_fork_parent();
 	kmm_stats_fork_parent();
+	_IO_list_unlock();
 }
 
 static void kmm_fork_child(void)
 {
+	if (!fork_took_locks)
+		return;
 	page_reporting_fork_child();
 	page_alloc_fork_child();
 	vmalloc_fork_child();
 	slab_fork_child();
 	kmm_stats_fork_child();
+	_IO_list_resetlock();
 }
 
 static int kmm_init(void)

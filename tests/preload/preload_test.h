@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
@@ -174,6 +175,57 @@ static inline int run_in_child(void (*fn)(void *), void *arg, char *out, size_t 
 	}
 	close(pipefd[1]);
 	return collect_child(pipefd[0], pid, out, outlen);
+}
+
+/*
+ * Run @fn(@arg) in a forked child, in a process group of its own, and give it @seconds:
+ * a child still running then is killed with every process it forked, and the result
+ * is -1, so a deadlock is a failure with a message instead of a hang. Otherwise the
+ * result is the child's wait status. Progress that the failure message should report
+ * goes through shared_counter(), which parent and child both see.
+ */
+static inline int run_with_deadline(void (*fn)(void *), void *arg, int seconds)
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fn(arg);
+		fflush(stdout);
+		fflush(stderr);
+		_exit(0);
+	}
+	setpgid(pid, pid);
+	for (int waited_ms = 0; waited_ms < seconds * 1000; waited_ms += 10) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+
+		CHECK(got >= 0, "waitpid: %s", strerror(errno));
+		if (got == pid)
+			return status;
+		usleep(10000);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* A counter in memory that a forked child shares with its parent (not from malloc). */
+static inline volatile long *shared_counter(void)
+{
+	static volatile long *counter;
+
+	if (!counter) {
+		counter =
+		        mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		CHECK(counter != MAP_FAILED, "mmap: %s", strerror(errno));
+	}
+	return counter;
 }
 
 #endif /* KMM_TESTS_PRELOAD_TEST_H */
