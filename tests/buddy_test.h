@@ -56,7 +56,7 @@ static inline unsigned long available_pages(void)
 
 static inline unsigned long initialized_pages(const struct zone *zone)
 {
-	return zone->first_deferred_pfn - zone->zone_start_pfn;
+	return zone->present_pages;
 }
 
 /* After a drain with nothing allocated, every zone holds only max-order blocks. */

@@ -22,54 +22,33 @@
 #define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
 #endif
 
-/* Over-map by @align and trim both ends, so the result is aligned without a retry loop. */
-static void *trim_to_alignment(char *raw, size_t size, size_t align)
+/*
+ * MAP_FIXED_NOREPLACE (Linux 4.17) fails with EEXIST where anything is mapped already;
+ * an older kernel takes the flag for a hint and may place the mapping elsewhere, which
+ * is the same answer.
+ */
+static int map_at(void *addr, size_t size, int flags)
 {
-	uintptr_t start = ALIGN_UP((uintptr_t)raw, align);
-	size_t head = start - (uintptr_t)raw;
-	size_t tail = align - head;
+	void *got = mmap(addr, size, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | flags, -1, 0);
 
-	if (head)
-		munmap(raw, head);
-	if (tail)
-		munmap((char *)start + size, tail);
-	return (void *)start;
-}
-
-static void *reserve_aligned(size_t size, size_t align, int prot)
-{
-	char *raw =
-	        mmap(NULL, size + align, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (raw == MAP_FAILED)
-		return NULL;
-	return trim_to_alignment(raw, size, align);
-}
-
-void *os_reserve(size_t size, size_t align)
-{
-	return reserve_aligned(size, align, PROT_NONE);
-}
-
-void *os_reserve_readonly(size_t size, size_t align)
-{
-	return reserve_aligned(size, align, PROT_READ);
-}
-
-void os_decommit(void *addr, size_t size)
-{
-	/*
-	 * Drop the pages, then the access; the mapping itself stays, with its flags
-	 * (MADV_HUGEPAGE), so the range merges with its neighbours and faults in huge pages
-	 * when committed again. Locked memory (mlockall) refuses MADV_DONTNEED: then
-	 * replace the range, which loses the flags but must still read as zeros.
-	 */
-	if (madvise(addr, size, MADV_DONTNEED) != 0) {
-		mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-		     -1, 0);
-		return;
+	if (got == addr)
+		return 0;
+	if (got != MAP_FAILED) {
+		munmap(got, size);
+		return -EEXIST;
 	}
-	mprotect(addr, size, PROT_NONE);
+	return errno == EEXIST ? -EEXIST : -ENOMEM;
+}
+
+int os_map_at(void *addr, size_t size)
+{
+	return map_at(addr, size, 0);
+}
+
+int os_map_hugetlb_at(void *addr, size_t size)
+{
+	return map_at(addr, size, MAP_HUGETLB | MAP_HUGE_2MB);
 }
 
 int os_move(void *from, size_t size, void *to)
@@ -86,11 +65,6 @@ int os_random(void *buf, size_t len)
 	return syscall(SYS_getrandom, buf, len, GRND_NONBLOCK) == (long)len ? 0 : -1;
 }
 
-int os_commit(void *addr, size_t size)
-{
-	return mprotect(addr, size, PROT_READ | PROT_WRITE);
-}
-
 size_t os_address_space_limit(void)
 {
 	struct rlimit rl;
@@ -98,17 +72,6 @@ size_t os_address_space_limit(void)
 	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 		return SIZE_MAX;
 	return (size_t)rl.rlim_cur;
-}
-
-int os_map_hugetlb_fixed(void *addr, size_t size)
-{
-	if (mmap(addr, size, PROT_READ | PROT_WRITE,
-	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB | MAP_FIXED, -1,
-	         0) != MAP_FAILED)
-		return 0;
-	/* A failed MAP_FIXED may already have unmapped the range: put the reservation back. */
-	mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-	return -1;
 }
 
 void *os_map(size_t size)

@@ -32,35 +32,25 @@
 #define KMM_MAX_NUMNODES   1024
 
 /*
- * Reserve @size bytes of address space aligned to @align (a power of two). The range is
- * inaccessible (PROT_NONE) and carries no commit charge, even under
- * vm.overcommit_memory=2, until os_commit makes parts of it usable.
+ * Map [addr, addr + size) readable and writable, private and anonymous, exactly at
+ * @addr and only if nothing is mapped there yet (kmm's address ranges are chosen, not
+ * reserved: see mm_init.c). This is where the kernel charges RLIMIT_AS and, under
+ * vm.overcommit_memory=2, the commit limit; pages cost memory only when touched.
+ * 0; -EEXIST when another mapping holds part of the range; -ENOMEM when a limit says no.
  */
-void *os_reserve(size_t size, size_t align);
+int os_map_at(void *addr, size_t size);
 
 /*
- * As os_reserve, but readable: every page reads as zero until committed. Still no
- * commit charge (only writable private memory is charged).
+ * The same from the hugetlb pool (MAP_HUGETLB, 2 MiB pages). Without MAP_NORESERVE the
+ * kernel takes the pool reservation now, so this process's first touch of a page never
+ * raises SIGBUS (after fork, copy-on-write needs free pages beyond the reservation: see
+ * mm_init.c). -ENOMEM when the pool cannot cover @size.
  */
-void *os_reserve_readonly(size_t size, size_t align);
+int os_map_hugetlb_at(void *addr, size_t size);
 
 /*
- * Make [addr, addr + size) of a reservation readable and writable. This is where the
- * kernel charges the range against the commit limit: -1 (ENOMEM) under strict
- * overcommit when there is no room. Pages still cost memory only when touched.
- */
-int os_commit(void *addr, size_t size);
-
-/*
- * Turn [addr, addr + size) back into an inaccessible reservation: its pages are dropped
- * and it reads as zeros when committed again. Under vm.overcommit_memory=2 the commit
- * charge stays with the range.
- */
-void os_decommit(void *addr, size_t size);
-
-/*
- * Move the pages of [from, from + size) to @to (inside a reservation) without copying
- * them (mremap). @from stays mapped, empty: it reads as zeros. 0, or -1.
+ * Move the pages of [from, from + size) to @to (where nothing else is) without
+ * copying them (mremap). @from stays mapped, empty, until the caller unmaps it. 0, or -1.
  */
 int os_move(void *from, size_t size, void *to);
 
@@ -69,15 +59,6 @@ int os_random(void *buf, size_t len);
 
 /* The process's address-space limit (RLIMIT_AS) in bytes, or SIZE_MAX if none. */
 size_t os_address_space_limit(void);
-
-/*
- * Replace [addr, addr + size) of a reservation with memory from the hugetlb pool
- * (MAP_HUGETLB, 2 MiB pages). Without MAP_NORESERVE the kernel takes the pool
- * reservation now, so this process's first touch of a page never raises SIGBUS (after
- * fork, copy-on-write needs free pages beyond the reservation: see mm_init.c). -1 when
- * the pool cannot cover @size; the range is then an ordinary reservation again.
- */
-int os_map_hugetlb_fixed(void *addr, size_t size);
 
 /* @size bytes of ordinary private memory for kmm's own metadata; NULL on failure. */
 void *os_map(size_t size);

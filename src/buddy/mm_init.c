@@ -1,15 +1,17 @@
 /*
  * Physical memory setup; see mm_init.h.
  *
- * Layout: one reservation holds every zone, back to back, each zone a multiple of the
- * max-order block and aligned to it:
+ * Layout: kmm chooses, at a random place high in the address space, one range for the
+ * physical address space (every zone's span, back to back, each a whole number of
+ * sections), one for mem_map, which describes it, and one for the vmalloc area:
  *
- *   kmm_phys_base                                                   + kmm_max_pfn pages
- *   | zone 0 (node 0)              | zone 1 (node 1)              | ...
- *   | hugetlb part | THP part      | THP                          |
+ *   kmm_phys_base                        mem_map                   vmalloc_start
+ *   | zone 0 span | zone 1 span | ... |  | descriptors |  ...      | vmalloc window |
  *
- * Nothing here is touched: the reservation is MAP_NORESERVE, and a zone's descriptors
- * and frames are only initialized and faulted in as it hands out blocks.
+ * None of it is reserved: a zone maps a section of its span, and that section's part of
+ * mem_map, when it hot-adds it (sparse.c). The kernel places mmap below the stack,
+ * tens of TiB above these ranges, so other mappings land in them only by MAP_FIXED,
+ * and a section whose range is taken is skipped as a hole.
  */
 #include "mm_init.h"
 
@@ -18,6 +20,7 @@
 #include "../base/options.h"
 #include "../base/printk.h"
 #include "internal.h"
+#include "sparse.h"
 #include "topology.h"
 
 #define HUGETLB_SYSFS "/sys/kernel/mm/hugepages/hugepages-2048kB"
@@ -76,90 +79,62 @@ static unsigned long hugetlb_pages_available(int phys_node)
 	return min_ul(node_free, global_free);
 }
 
-/* Zone sizes in max-order blocks; 0 for nodes without a zone. */
-static void plan_zone_sizes(unsigned long blocks[MAX_NUMNODES])
+/* Zone sizes in sections; 0 for nodes without a zone. */
+static void plan_zone_sizes(unsigned long sections[MAX_NUMNODES])
 {
 	unsigned long fixed = (unsigned long)kmm_option(OPT_ZONE_SIZE);
 
 	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
 		unsigned long bytes;
 
-		blocks[nid] = 0;
+		sections[nid] = 0;
 		if (!((numa_topology.node_has_memory >> nid) & 1))
 			continue;
 		bytes = fixed ? fixed : numa_topology.node_bytes[nid];
-		blocks[nid] = max_ul(ALIGN_UP(bytes, MAX_ORDER_BYTES) / MAX_ORDER_BYTES, 1);
+		sections[nid] = max_ul(ALIGN_UP(bytes, SECTION_BYTES) / SECTION_BYTES, 1);
 	}
 }
 
-/* Bytes of address space the window and its mem_map take for @blocks max-order blocks. */
-static unsigned long window_bytes(unsigned long blocks)
+/* Where kmm's ranges may start: far below where the kernel puts mmap and the stack. */
+#define LAYOUT_LOW   (16UL << 40)
+#define LAYOUT_HIGH  (64UL << 40)
+#define LAYOUT_ALIGN (1UL << 30)
+
+void *kmm_layout_end;
+
+/*
+ * Choose the physical address space and mem_map for @total sections, and leave
+ * kmm_layout_end after them for the vmalloc window. A random place, as mmap's own, so
+ * heap addresses differ from run to run.
+ */
+static int plan_physical_layout(unsigned long total, size_t vmalloc_room)
 {
-	return blocks * (MAX_ORDER_BYTES + MAX_ORDER_NR_PAGES * sizeof(struct page));
+	size_t phys = total << SECTION_SIZE_BITS;
+	size_t map = ALIGN_UP((total << PFN_SECTION_SHIFT) * sizeof(struct page), LAYOUT_ALIGN);
+	size_t bytes = phys + map + vmalloc_room + 2 * LAYOUT_ALIGN;
+	uint64_t random = 0;
+	uintptr_t base = LAYOUT_LOW;
+
+	mem_section = os_map(ALIGN_UP(total * sizeof(struct mem_section), PAGE_SIZE));
+	if (!mem_section)
+		return -1;
+	if (os_random(&random, sizeof(random)) != 0)
+		random = __builtin_ia32_rdtsc();
+	if (bytes < LAYOUT_HIGH - LAYOUT_LOW)
+		base += (random % ((LAYOUT_HIGH - LAYOUT_LOW - bytes) / LAYOUT_ALIGN)) *
+		        LAYOUT_ALIGN;
+	kmm_phys_base = (char *)base;
+	kmm_max_pfn = total << PFN_SECTION_SHIFT;
+	mem_map = (struct page *)(kmm_phys_base + phys + LAYOUT_ALIGN);
+	kmm_layout_end = (char *)mem_map + map + LAYOUT_ALIGN;
+	return 0;
 }
 
 /*
- * Reserve the physical address space and the mem_map that describes it. Under an
- * address-space limit (RLIMIT_AS) the window takes at most half of it, leaving the
- * program the rest; if the system refuses even that, halve every zone and try again.
- * Shrinking is an adaptation, not an error: KMM_VERBOSE=1 reports it.
+ * How much of the zone, from its start, hot-adds its sections from the hugetlb pool
+ * where the policy allows and the pool has pages; the rest is THP.
  */
-static int reserve_physical_window(unsigned long blocks[MAX_NUMNODES])
-{
-	unsigned long budget = os_address_space_limit() / 2, wanted = 0;
-
-	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
-		wanted += blocks[nid];
-	for (;;) {
-		unsigned long total = 0, largest = 0;
-
-		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
-			total += blocks[nid];
-			largest = max_ul(largest, blocks[nid]);
-		}
-		kmm_max_pfn = total * MAX_ORDER_NR_PAGES;
-		kmm_phys_base = NULL;
-		mem_map = NULL;
-		if (window_bytes(total) <= budget) {
-			kmm_phys_base = os_reserve(total * MAX_ORDER_BYTES, MAX_ORDER_BYTES);
-			if (kmm_phys_base)
-				mem_map = os_reserve_readonly(kmm_max_pfn * sizeof(struct page),
-				                              PAGE_SIZE);
-		}
-		if (mem_map) {
-			if (total < wanted && kmm_option(OPT_VERBOSE))
-				kmm_printk("could not reserve %lu MiB of address space for the "
-				           "zones; using %lu MiB",
-				           wanted * (MAX_ORDER_BYTES >> 20),
-				           total * (MAX_ORDER_BYTES >> 20));
-			return 0;
-		}
-		if (kmm_phys_base)
-			os_unmap(kmm_phys_base, total * MAX_ORDER_BYTES);
-		kmm_phys_base = NULL;
-		if (largest <= 1)
-			return -1;
-		for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
-			blocks[nid] = blocks[nid] > 1 ? blocks[nid] / 2 : blocks[nid];
-	}
-}
-
-static void release_physical_window(void)
-{
-	os_unmap(mem_map, kmm_max_pfn * sizeof(struct page));
-	os_unmap(kmm_phys_base, kmm_max_pfn << PAGE_SHIFT);
-	for (int nid = 0; nid < MAX_NUMNODES; nid++)
-		node_zones[nid] = NULL;
-	kmm_phys_base = NULL;
-	mem_map = NULL;
-	kmm_max_pfn = 0;
-}
-
-/*
- * Back the start of the zone with hugetlb pages where the policy allows and the pool
- * has them; the rest is THP. Returns the number of hugetlb-backed bytes.
- */
-static unsigned long back_with_hugetlb(struct zone *zone, char *start, unsigned long bytes)
+static unsigned long plan_hugetlb(struct zone *zone, unsigned long bytes)
 {
 	long mode = kmm_option(OPT_HUGETLB);
 	unsigned long pages, want;
@@ -176,9 +151,7 @@ static unsigned long back_with_hugetlb(struct zone *zone, char *start, unsigned 
 	 */
 	if (mode == HUGETLB_AUTO && (pages * HPAGE_SIZE < 2 * bytes))
 		want = 0;
-	want = ALIGN_DOWN(want, MAX_ORDER_BYTES);
-	if (want && os_map_hugetlb_fixed(start, want) != 0)
-		want = 0;
+	want = ALIGN_DOWN(want, SECTION_BYTES);
 	if (mode == HUGETLB_ON && want < bytes)
 		kmm_printk("KMM_HUGETLB=on: node %d has %lu free 2 MiB hugetlb pages for a %lu MiB "
 		           "zone; zone %d uses hugetlb for %lu MiB and THP for the rest",
@@ -199,15 +172,6 @@ static int zone_mempolicy(void)
 	if (policy == MBIND_OFF || os_process_mempolicy() != KMM_MPOL_DEFAULT)
 		return -1;
 	return modes[policy];
-}
-
-static void bind_to_node(struct zone *zone, void *start, unsigned long bytes)
-{
-	int mode = zone_mempolicy();
-
-	zone->mempolicy = -1;
-	if (mode >= 0 && os_mbind(start, bytes, mode, zone->phys_node) == 0)
-		zone->mempolicy = mode;
 }
 
 /*
@@ -284,7 +248,6 @@ static void build_zonelist(struct zone *zone)
 
 static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsigned long pages)
 {
-	char *start = kmm_phys_base + (start_pfn << PAGE_SHIFT);
 	unsigned long bytes = pages << PAGE_SHIFT;
 	unsigned long hugetlb_bytes;
 
@@ -293,21 +256,20 @@ static void init_zone(struct zone *zone, int nid, unsigned long start_pfn, unsig
 	zone->phys_node = numa_topology.phys_node[nid];
 	zone->zone_start_pfn = start_pfn;
 	zone->spanned_pages = pages;
-	zone->first_deferred_pfn = start_pfn;
+	zone->section_hint = pfn_to_section_nr(start_pfn);
 	zone->next_report_ms = NO_REPORT_PENDING;
+	zone->mempolicy = zone_mempolicy();
 	for (int order = 0; order < NR_PAGE_ORDERS; order++)
 		INIT_LIST_HEAD(&zone->free_area[order].free_list);
+	for (unsigned long nr = pfn_to_section_nr(start_pfn);
+	     nr < pfn_to_section_nr(start_pfn + pages); nr++)
+		mem_section[nr].nid = (uint8_t)nid;
 
-	hugetlb_bytes = back_with_hugetlb(zone, start, bytes);
+	hugetlb_bytes = plan_hugetlb(zone, bytes);
 	zone->hugetlb_end_pfn = start_pfn + (hugetlb_bytes >> PAGE_SHIFT);
 	zone->backing = hugetlb_bytes == 0       ? ZONE_BACKING_THP
 	                : hugetlb_bytes == bytes ? ZONE_BACKING_HUGETLB
 	                                         : ZONE_BACKING_MIXED;
-	if (hugetlb_bytes < bytes && kmm_option(OPT_THP) == THP_ON)
-		os_advise_hugepage(start + hugetlb_bytes, bytes - hugetlb_bytes);
-	bind_to_node(zone, start, bytes);
-	/* Descriptors are node-local too, as the kernel allocates each node's memmap. */
-	bind_to_node(zone, mem_map + start_pfn, pages * sizeof(struct page));
 	node_zones[nid] = zone;
 }
 
@@ -333,9 +295,10 @@ static void report_zones(void)
 			             zone->phys_node);
 		else
 			kmm_snprintf(where, sizeof(where), "node %d", zone->node);
-		kmm_printk("zone %d: %s, %lu MiB at %p, backing %s, mbind %s, pcp batch %d high %d",
+		kmm_printk("zone %d: %s, spans %lu MiB at %p in %lu MiB sections, backing %s, "
+		           "mbind %s, pcp batch %d high %d",
 		           zone->node, where, zone->spanned_pages >> (20 - PAGE_SHIFT),
-		           page_address(pfn_to_page(zone->zone_start_pfn)),
+		           page_address(pfn_to_page(zone->zone_start_pfn)), SECTION_BYTES >> 20,
 		           zone_backing_name(zone->backing), zone_policy_name(zone),
 		           zone->per_cpu_pageset[0].batch, zone->per_cpu_pageset[0].high);
 	}
@@ -343,26 +306,27 @@ static void report_zones(void)
 
 int mm_init(void)
 {
-	unsigned long blocks[MAX_NUMNODES], pfn = 0;
+	unsigned long sections[MAX_NUMNODES], pfn = 0, total = 0;
 	struct zone *zone;
 
 	nr_cpu_ids = os_nr_possible_cpus();
 	numa_topology_init();
-	plan_zone_sizes(blocks);
-	if (reserve_physical_window(blocks) != 0)
+	plan_zone_sizes(sections);
+	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++)
+		total += sections[nid];
+	/* The vmalloc window: as large as physical memory, at least 256 MiB. */
+	if (plan_physical_layout(total, max_ul(total << SECTION_SIZE_BITS, 256UL << 20)) != 0)
 		return -1;
 	nr_online_nodes = 0;
 	for (int nid = 0; nid < numa_topology.nr_node_ids; nid++) {
-		if (!blocks[nid])
+		if (!sections[nid])
 			continue;
-		init_zone(&zone_storage[nid], nid, pfn, blocks[nid] * MAX_ORDER_NR_PAGES);
-		pfn += blocks[nid] * MAX_ORDER_NR_PAGES;
+		init_zone(&zone_storage[nid], nid, pfn, sections[nid] << PFN_SECTION_SHIFT);
+		pfn += sections[nid] << PFN_SECTION_SHIFT;
 		nr_online_nodes++;
 	}
-	if (setup_pagesets() != 0) {
-		release_physical_window();
+	if (setup_pagesets() != 0)
 		return -1;
-	}
 	for_each_zone(zone, nid)
 		build_zonelist(zone);
 	if (kmm_option(OPT_VERBOSE))

@@ -2,8 +2,9 @@
  * Zones, free areas and per-CPU page lists: the kernel's include/linux/mmzone.h.
  *
  * kmm has one zone per NUMA node (or per fake node with KMM_NUMA_FAKE), so a zone's
- * index is its node id. Zones sit back to back in the physical address space, each
- * starting on a max-order boundary.
+ * index is its node id. Zones span ranges of the physical address space back to back,
+ * each as large as its node's memory and starting on a section boundary; a zone holds
+ * only the sections it has hot-added (sparse.c), so most of its span is usually absent.
  *
  * Lock order, outermost first (a thread never takes an earlier lock while holding a
  * later one):
@@ -45,6 +46,8 @@ enum zone_backing {
 	ZONE_BACKING_HUGETLB, /* the hugetlb pool, 2 MiB pages */
 	ZONE_BACKING_MIXED,   /* hugetlb for the first hugetlb_end_pfn, THP after */
 };
+
+enum section_event { SECTION_ADDED, SECTION_REMOVED, SECTION_HOLES, NR_SECTION_EVENTS };
 
 struct free_area {
 	/*
@@ -99,8 +102,8 @@ struct zone {
 	enum zone_backing backing;
 	int mempolicy; /* KMM_MPOL_* mode applied with mbind, or -1 */
 	unsigned long zone_start_pfn;
-	unsigned long spanned_pages;
-	unsigned long hugetlb_end_pfn;         /* pfns below are hugetlb-backed */
+	unsigned long spanned_pages;           /* the span: the node's memory */
+	unsigned long hugetlb_end_pfn;         /* sections below are hugetlb-backed */
 	struct per_cpu_pages *per_cpu_pageset; /* [nr_cpu_ids] */
 	int nr_zonelist;
 	struct zone *zonelist[MAX_NUMNODES]; /* fallback order, this zone first */
@@ -121,12 +124,14 @@ struct zone {
 	kmm_lock_t lock ____cacheline_aligned;
 	/* Everything below is guarded by lock. */
 	struct free_area free_area[NR_PAGE_ORDERS];
-	unsigned long nr_free_pages;      /* pages in free_area, the kernel's NR_FREE_PAGES */
-	unsigned long nr_reported_pages;  /* of those, given back to the OS */
-	unsigned long first_deferred_pfn; /* descriptors from here on never initialized */
-	uint64_t next_report_ms;          /* when page reporting should look again */
-	struct page_alloc_events events;  /* what the per-CPU lists did not serve */
-	uint64_t last_pcp_drain_ms;       /* guarded by report_lock, not lock */
+	unsigned long nr_free_pages;     /* pages in free_area, the kernel's NR_FREE_PAGES */
+	unsigned long nr_reported_pages; /* of those, given back to the OS */
+	unsigned long present_pages;     /* in online sections; read without the lock too */
+	unsigned long section_hint;      /* no absent section of the zone lies below */
+	unsigned long nr_section_events[NR_SECTION_EVENTS]; /* hot-adds, removes, holes */
+	uint64_t next_report_ms;         /* when page reporting should look again */
+	struct page_alloc_events events; /* what the per-CPU lists did not serve */
+	uint64_t last_pcp_drain_ms;      /* guarded by report_lock, not lock */
 };
 
 extern struct zone *node_zones[MAX_NUMNODES];

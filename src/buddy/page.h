@@ -1,20 +1,24 @@
 /*
  * Page descriptors: one struct page per 4 KiB frame of kmm's "physical memory".
  *
- * All zones live in one contiguous virtual window (the "physical address space"), and
- * one descriptor array, mem_map, describes it: the kernel's FLATMEM model. A pfn is a
- * frame's index from the start of that window, so virt_to_page, page_to_pfn,
- * pfn_to_page and page_address are a subtraction and a shift.
+ * The physical address space is one range of virtual addresses, and one descriptor
+ * array, mem_map, spans it: the kernel's SPARSEMEM_VMEMMAP model. A pfn is a frame's
+ * index from the start of that range, so virt_to_page, page_to_pfn, pfn_to_page and
+ * page_address are a subtraction and a shift. Neither range is reserved: memory comes
+ * in 16 MiB sections (sparse.h), each mapped with its part of mem_map when a zone
+ * hot-adds it and unmapped when the zone hot-removes it, so a pfn is only valid
+ * (pfn_valid) while its section is online, and the address space a process holds
+ * follows the memory it uses.
  *
- * Descriptors live outside the frames (DESIGN rule 3). mem_map is reserved without a
- * commit charge and a zone initializes the descriptors of a max-order block only when
- * it first hands that block out (deferred struct page init), so descriptor memory is
- * paid for frames in use, not for the whole window.
+ * Descriptors live outside the frames (DESIGN rule 3). A new section's descriptors are
+ * zero, which is a valid state for every page but the heads of its free blocks, and the
+ * node of a page is its section's, so hot-adding writes four descriptors, not 4,096.
  *
  * Who may write what:
  *  - a free block's head (PG_buddy) belongs to its zone and changes under zone->lock;
  *  - a page on a per-CPU list belongs to that pcp and changes under pcp->lock;
- *  - an allocated block's head belongs to whoever holds the block.
+ *  - an allocated block's head belongs to whoever holds the block;
+ *  - a section's state changes under its zone's lock (sparse.c).
  */
 #ifndef KMM_BUDDY_PAGE_H
 #define KMM_BUDDY_PAGE_H
@@ -26,10 +30,7 @@
 #include "../base/list.h"
 #include "../base/os.h"
 
-/*
- * Page flags, named as in include/linux/page-flags.h. The top byte of page->flags holds
- * the node (= zone) the frame belongs to, as the kernel keeps it in its flags.
- */
+/* Page flags, named as in include/linux/page-flags.h. */
 enum pageflags {
 	PG_buddy,         /* head of a free block in a free_area; page->order is its order */
 	PG_head,          /* head of an allocated block of order > 0 (a compound page) */
@@ -45,13 +46,10 @@ enum pageflags {
 	NR_PAGEFLAGS
 };
 
-#define NODES_PGSHIFT 56
-#define NODES_MASK    0xffUL
-
 struct kmem_cache;
 
 struct page {
-	unsigned long flags; /* PG_* bits, node id in the top byte */
+	unsigned long flags; /* PG_* bits */
 	union {
 		/* PG_buddy, or on a per-CPU list */
 		struct {
@@ -127,6 +125,34 @@ extern char *kmm_phys_base KMM_HIDDEN;
 extern unsigned long kmm_max_pfn KMM_HIDDEN; /* one past the last pfn */
 extern struct page *mem_map KMM_HIDDEN;
 
+/*
+ * Sections (the kernel's mem_section): 16 MiB, four max-order blocks, the unit in which
+ * zones grow and shrink. A section's entry is a byte of state and its node.
+ */
+#define SECTION_SIZE_BITS 24
+#define PFN_SECTION_SHIFT (SECTION_SIZE_BITS - PAGE_SHIFT)
+#define PAGES_PER_SECTION (1UL << PFN_SECTION_SHIFT)
+#define SECTION_BYTES     (1UL << SECTION_SIZE_BITS)
+
+enum section_state {
+	SECTION_ABSENT,   /* nothing mapped: never added, or hot-removed */
+	SECTION_ONLINE,   /* frames and descriptors mapped, its blocks in its zone */
+	SECTION_REMOVING, /* taken out of its zone, being unmapped */
+	SECTION_HOLE,     /* another mapping of the process sits in its range */
+};
+
+struct mem_section {
+	uint8_t state; /* enum section_state; written under the zone's lock */
+	uint8_t nid;   /* the zone (node) whose span holds it; set at initialization */
+};
+
+extern struct mem_section *mem_section KMM_HIDDEN; /* [kmm_max_pfn >> PFN_SECTION_SHIFT] */
+
+static __always_inline unsigned long pfn_to_section_nr(unsigned long pfn)
+{
+	return pfn >> PFN_SECTION_SHIFT;
+}
+
 static __always_inline unsigned long page_to_pfn(const struct page *page)
 {
 	return (unsigned long)(page - mem_map);
@@ -152,21 +178,22 @@ static __always_inline struct page *virt_to_page(const void *addr)
 	return pfn_to_page(virt_to_pfn(addr));
 }
 
-/* Whether @addr lies inside kmm's physical address space at all (below it, it wraps). */
+/* The kernel's pfn_valid(): @pfn has a descriptor one may read (its section is online). */
+static __always_inline int pfn_valid(unsigned long pfn)
+{
+	return pfn < kmm_max_pfn && __atomic_load_n(&mem_section[pfn_to_section_nr(pfn)].state,
+	                                            __ATOMIC_ACQUIRE) == SECTION_ONLINE;
+}
+
+/* Whether @addr lies in an online section of kmm's physical memory (below it, it wraps). */
 static __always_inline int virt_addr_valid(const void *addr)
 {
-	return virt_to_pfn(addr) < kmm_max_pfn;
+	return pfn_valid(virt_to_pfn(addr));
 }
 
 static inline int page_to_nid(const struct page *page)
 {
-	return (int)((page->flags >> NODES_PGSHIFT) & NODES_MASK);
-}
-
-static inline void set_page_node(struct page *page, int nid)
-{
-	page->flags = (page->flags & ~(NODES_MASK << NODES_PGSHIFT)) |
-	              ((unsigned long)nid << NODES_PGSHIFT);
+	return mem_section[pfn_to_section_nr(page_to_pfn(page))].nid;
 }
 
 static inline int page_ref_count(const struct page *page)

@@ -7,8 +7,9 @@
  *  - two free buddies of the same order never both sit on the free lists: freeing one
  *    merges it with the other (__free_one_page), so after every page is freed a zone
  *    holds only max-order blocks;
- *  - a block's buddy always lies in the same max-order block, and zones grow in whole
- *    max-order blocks, so the buddy of an initialized block is initialized too;
+ *  - a block's buddy always lies in the same max-order block, and zones grow and shrink
+ *    in whole sections of max-order blocks (sparse.c), so the buddy of a block is in the
+ *    same section and online with it;
  *  - pages on per-CPU lists have neither PG_buddy nor a reference;
  *  - the head of an allocated block has _refcount 1 and page->order set.
  *
@@ -25,6 +26,7 @@
 #include "../base/options.h"
 #include "internal.h"
 #include "mm_init.h"
+#include "sparse.h"
 #include "topology.h"
 
 static inline struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
@@ -139,37 +141,11 @@ static struct page *__rmqueue_smallest(struct zone *zone, unsigned int order)
 	return NULL;
 }
 
-/*
- * Bring the next max-order block of the zone into service: make its descriptors and
- * frames accessible (this is where a strict overcommit limit can say no), initialize
- * the descriptors and free the block (the kernel's deferred_grow_zone()). Its frames
- * were never touched, so it counts as reported: nothing to give back. Called with
- * zone->lock held.
- */
-static bool deferred_grow_zone(struct zone *zone)
-{
-	unsigned long pfn = zone->first_deferred_pfn;
-	struct page *page = pfn_to_page(pfn);
-
-	if (pfn >= zone_end_pfn(zone))
-		return false;
-	if (os_commit(page, MAX_ORDER_NR_PAGES * sizeof(struct page)) != 0)
-		return false;
-	if (pfn >= zone->hugetlb_end_pfn && os_commit(page_address(page), MAX_ORDER_BYTES) != 0)
-		return false;
-	for (unsigned long i = 0; i < MAX_ORDER_NR_PAGES; i++)
-		set_page_node(&page[i], zone->node);
-	/* Readers outside the lock (pages_api.c) may only look at descriptors below this. */
-	__atomic_store_n(&zone->first_deferred_pfn, pfn + MAX_ORDER_NR_PAGES, __ATOMIC_RELEASE);
-	add_to_free_list(page, zone, MAX_PAGE_ORDER, true);
-	return true;
-}
-
 static struct page *__rmqueue(struct zone *zone, unsigned int order)
 {
 	struct page *page = __rmqueue_smallest(zone, order);
 
-	if (unlikely(!page) && deferred_grow_zone(zone))
+	if (unlikely(!page) && zone_add_section(zone))
 		page = __rmqueue_smallest(zone, order);
 	return page;
 }
@@ -381,7 +357,10 @@ static bool pages_in_transit(void)
  * Every zone looked empty. Pages may sit on other CPUs' lists, be out for reporting,
  * or be on their way between a list and a zone on another thread: bring back what can
  * be brought back and try again, as long as something is still on its way (the kernel
- * drains pcps and retries before it gives up).
+ * drains pcps and retries before it gives up). A zone whose next section the address
+ * space limit refused may get it once lazily freed vmalloc areas and other zones' free
+ * sections are gone: drop_caches, once. Caches that only their own layer can drain
+ * (empty slabs, a thread's large blocks) are kmalloc's to drop before it retries.
  */
 static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, unsigned int order)
 {
@@ -395,8 +374,14 @@ static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, un
 			kmm_unlock(&zone->report_lock);
 		}
 		page = get_page_from_freelist(preferred, order);
-		if (page || !pages_in_transit())
+		if (page)
 			return page;
+		if (attempt == 0) {
+			drop_caches();
+			continue;
+		}
+		if (!pages_in_transit())
+			return NULL;
 		os_yield();
 	}
 	return NULL;
@@ -573,14 +558,15 @@ void shrink_pages_in_place(struct page *page, unsigned int order, unsigned int n
 }
 
 /*
- * The max-order block at @pfn is free, bringing it into service first when it is the
- * zone's next deferred block. Called with zone->lock held.
+ * The max-order block at @pfn is free, hot-adding its section first when it is absent
+ * (a block that grows in place may reach into the next section). Called with
+ * zone->lock held.
  */
 static bool max_order_block_free(struct zone *zone, unsigned long pfn)
 {
 	if (pfn >= zone_end_pfn(zone))
 		return false;
-	if (pfn >= zone->first_deferred_pfn && !deferred_grow_zone(zone))
+	if (!pfn_valid(pfn) && sparse_add_section(zone, pfn_to_section_nr(pfn)) != 0)
 		return false;
 	return page_is_buddy(pfn_to_page(pfn), MAX_PAGE_ORDER);
 }
@@ -651,7 +637,7 @@ unsigned long zone_available_pages(struct zone *zone)
 	unsigned long pages;
 
 	kmm_lock(&zone->lock);
-	pages = zone->nr_free_pages + (zone_end_pfn(zone) - zone->first_deferred_pfn) +
+	pages = zone->nr_free_pages + (zone->spanned_pages - zone->present_pages) +
 	        (unsigned long)__atomic_load_n(&zone->nr_pages_in_transit, __ATOMIC_RELAXED);
 	kmm_unlock(&zone->lock);
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)

@@ -71,14 +71,24 @@ unsigned long zone_available_pages(struct zone *zone);
 
 /*
  * A shrinker: a layer above that holds free memory of its own (vmalloc's lazily freed
- * areas) gives it back when page reporting's clock says so. Called without locks with
- * the current time; returns when it wants to be called next (UINT64_MAX: nothing
- * pending). page_reporting_schedule asks for a call by @when.
+ * areas) gives it back when page reporting's clock says so, or all of it at once when
+ * @force. Called with the current time and with any lock of the slab layer possibly
+ * held, so it takes none of those; returns when it wants to be called next (UINT64_MAX:
+ * nothing pending). page_reporting_schedule asks for a call by @when.
  */
-typedef uint64_t (*shrinker_fn)(uint64_t now);
+typedef uint64_t (*shrinker_fn)(uint64_t now, bool force);
 
 void register_shrinker(shrinker_fn fn);
 void page_reporting_schedule(uint64_t when);
+
+/*
+ * Memory is short (an allocation or a mapping was refused): every shrinker gives back
+ * all it holds, the per-CPU lists are drained, and the sections left wholly free are
+ * hot-removed, so what was freed in any size can serve any other (the kernel's
+ * drop_caches, in the order its __alloc_pages_slowpath drains and shrinks). Called
+ * without zone, pcp or vmalloc locks.
+ */
+void drop_caches(void);
 
 /* fork(): take every page allocator lock in rank order, then release or reset them. */
 void page_alloc_fork_prepare(void);

@@ -13,6 +13,8 @@
  *    first drains the zone's per-CPU lists (at most once per decay period); a list
  *    flush schedules a pass for that reason. Freed memory is therefore resident for at
  *    most about two decay periods while the program keeps calling the allocator;
+ *  - a section whose blocks are then all free and given back is hot-removed (sparse.c),
+ *    so its address space goes back too;
  *  - hugetlb-backed blocks are never given back: the pool is reserved for this process
  *    anyway, and a private hugetlb page dropped with MADV_DONTNEED loses its
  *    reservation, so a later touch could fail with SIGBUS;
@@ -34,6 +36,7 @@
 #include "../base/options.h"
 #include "internal.h"
 #include "page_alloc.h"
+#include "sparse.h"
 
 /* Blocks isolated per round, as the kernel's PAGE_REPORTING_CAPACITY. */
 #define REPORTING_CAPACITY 32
@@ -134,6 +137,9 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 		released += report_isolated(zone, &isolated, now);
 	}
 	kmm_unlock(&zone->report_lock);
+	/* A section given back whole holds only address space now: return that too. */
+	if (released)
+		zone_remove_free_sections(zone, true);
 	return released;
 }
 
@@ -147,6 +153,16 @@ void register_shrinker(shrinker_fn fn)
 {
 	if (nr_shrinkers < MAX_SHRINKERS)
 		shrinkers[nr_shrinkers++] = fn;
+}
+
+void drop_caches(void)
+{
+	uint64_t now = os_now_ms();
+
+	for (int i = 0; i < nr_shrinkers; i++)
+		page_reporting_lower_deadline(shrinkers[i](now, true));
+	drain_all_pages();
+	remove_free_sections(false);
 }
 
 void page_reporting_schedule(uint64_t when)
@@ -175,7 +191,7 @@ void page_reporting_run(uint64_t now)
 			page_reporting_lower_deadline(when);
 	}
 	for (int i = 0; i < nr_shrinkers; i++)
-		page_reporting_lower_deadline(shrinkers[i](now));
+		page_reporting_lower_deadline(shrinkers[i](now, false));
 	kmm_unlock(&reporting_runner);
 }
 

@@ -55,17 +55,10 @@ static struct zone *zone_of_pfn(unsigned long pfn)
 	return NULL;
 }
 
-/* Whether @addr lies in a part of a zone that has been brought into service. */
+/* Whether @addr lies in a section that a zone has hot-added. */
 static bool addr_in_service(const void *addr)
 {
-	unsigned long pfn;
-	struct zone *zone;
-
-	if (kmm_init_state != KMM_READY || !virt_addr_valid(addr))
-		return false;
-	pfn = virt_to_pfn(addr);
-	zone = zone_of_pfn(pfn);
-	return zone && pfn < __atomic_load_n(&zone->first_deferred_pfn, __ATOMIC_ACQUIRE);
+	return kmm_init_state == KMM_READY && virt_addr_valid(addr);
 }
 
 /*

@@ -28,8 +28,11 @@ static int claim_block(struct walk *w, const struct page *page, unsigned int ord
 
 	if (!IS_ALIGNED(pfn, 1UL << order))
 		return fail(w, "block not aligned to its order", page, order);
-	if (pfn < start || pfn + (1UL << order) > w->zone->first_deferred_pfn)
-		return fail(w, "block outside the zone's initialized range", page, order);
+	if (pfn < start || pfn + (1UL << order) > zone_end_pfn(w->zone))
+		return fail(w, "block outside the zone's span", page, order);
+	if (!pfn_valid(pfn) ||
+	    pfn_to_section_nr(pfn) != pfn_to_section_nr(pfn + (1UL << order) - 1))
+		return fail(w, "block not inside one online section", page, order);
 	for (unsigned long i = pfn - start; i < pfn - start + (1UL << order); i++) {
 		if (w->seen[i / 8] & (1u << (i % 8)))
 			return fail(w, "block overlaps another free block", page, order);
@@ -94,6 +97,26 @@ static int walk_pcp(struct walk *w, struct per_cpu_pages *pcp)
 	return 0;
 }
 
+/* present_pages counts the online sections; none of the zone's absent ones is below the hint. */
+static int walk_sections(struct walk *w)
+{
+	struct zone *zone = w->zone;
+	unsigned long online = 0;
+
+	for (unsigned long nr = pfn_to_section_nr(zone->zone_start_pfn);
+	     nr < pfn_to_section_nr(zone_end_pfn(zone)); nr++) {
+		if (mem_section[nr].nid != zone->node)
+			return fail(w, "section of the zone's span with another node", NULL, 0);
+		if (mem_section[nr].state == SECTION_ONLINE)
+			online++;
+		else if (mem_section[nr].state == SECTION_ABSENT && nr < zone->section_hint)
+			return fail(w, "absent section below the zone's section hint", NULL, 0);
+	}
+	if (online * PAGES_PER_SECTION != zone->present_pages)
+		return fail(w, "present_pages does not match the online sections", NULL, 0);
+	return 0;
+}
+
 static int walk_zone(struct walk *w)
 {
 	struct zone *zone = w->zone;
@@ -109,7 +132,7 @@ static int walk_zone(struct walk *w)
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 		if (walk_pcp(w, &zone->per_cpu_pageset[cpu]))
 			return -1;
-	return 0;
+	return walk_sections(w);
 }
 
 int zone_verify(struct zone *zone, char *err, size_t errlen)
@@ -123,7 +146,7 @@ int zone_verify(struct zone *zone, char *err, size_t errlen)
 		kmm_lock(&zone->per_cpu_pageset[cpu].lock);
 	kmm_lock(&zone->lock);
 
-	bitmap_bytes = (zone->first_deferred_pfn - zone->zone_start_pfn) / 8 + 1;
+	bitmap_bytes = zone->spanned_pages / 8 + 1;
 	w.seen = os_map(bitmap_bytes);
 	ret = w.seen ? walk_zone(&w) : fail(&w, "no memory for the walk", NULL, 0);
 	if (w.seen)

@@ -44,6 +44,10 @@ static __noinline void *malloc_refill(size_t size)
 	unsigned int index = kmalloc_size_index_small[(size + 15) >> 4];
 	void *obj = __slab_alloc(&kmem_caches[index], &kmem_cache_cpus[index]);
 
+	if (unlikely(!obj)) {
+		kmalloc_reclaim();
+		obj = __slab_alloc(&kmem_caches[index], &kmem_cache_cpus[index]);
+	}
 	if (unlikely(!obj))
 		errno = ENOMEM;
 	return obj;
@@ -260,8 +264,7 @@ static void heap_totals(size_t *system, size_t *free_bytes)
 	*system = 0;
 	*free_bytes = 0;
 	for_each_zone(zone, nid) {
-		unsigned long in_service =
-		        READ_ONCE(zone->first_deferred_pfn) - zone->zone_start_pfn;
+		unsigned long in_service = READ_ONCE(zone->present_pages);
 		unsigned long available = zone_available_pages(zone);
 		unsigned long never_used = zone->spanned_pages - in_service;
 

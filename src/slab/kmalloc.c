@@ -159,7 +159,14 @@ static void *large_kmalloc_block(struct page *page)
 	return page_address(page);
 }
 
-void *kmalloc_large(size_t size, size_t align)
+void kmalloc_reclaim(void)
+{
+	kmalloc_large_cache_drain();
+	kmem_cache_shrink_all();
+	drop_caches();
+}
+
+static void *__kmalloc_large(size_t size, size_t align)
 {
 	unsigned int order = get_order(size > align ? size : align);
 
@@ -180,6 +187,17 @@ void *kmalloc_large(size_t size, size_t align)
 			return large_kmalloc_block(page);
 	}
 	return large_kmalloc_block(__alloc_pages(order, numa_node_id()));
+}
+
+void *kmalloc_large(size_t size, size_t align)
+{
+	void *obj = __kmalloc_large(size, align);
+
+	if (unlikely(!obj) && size <= PTRDIFF_MAX && kmm_init_state == KMM_READY) {
+		kmalloc_reclaim();
+		obj = __kmalloc_large(size, align);
+	}
+	return obj;
 }
 
 /*
@@ -228,6 +246,10 @@ void *kmalloc(size_t size)
 	if (unlikely(size > KMALLOC_MAX_CACHE_SIZE))
 		return kmalloc_large(size, PAGE_SIZE);
 	obj = slab_alloc(size <= 8 ? &kmem_caches[0] : kmalloc_slab(size));
+	if (unlikely(!obj)) {
+		kmalloc_reclaim();
+		obj = slab_alloc(size <= 8 ? &kmem_caches[0] : kmalloc_slab(size));
+	}
 	if (unlikely(!obj))
 		errno = ENOMEM;
 	return obj;
@@ -245,6 +267,10 @@ void *kmalloc_aligned(size_t size, size_t align)
 	/* Power-of-two classes are aligned to their size. */
 	need = 1UL << (64 - __builtin_clzl(need - 1));
 	obj = slab_alloc(kmalloc_slab(need));
+	if (unlikely(!obj)) {
+		kmalloc_reclaim();
+		obj = slab_alloc(kmalloc_slab(need));
+	}
 	if (unlikely(!obj))
 		errno = ENOMEM;
 	return obj;

@@ -39,6 +39,15 @@ int kmalloc_init(void);
 /* Give the calling thread's cached large blocks (above 8 KiB, up to 32) back: malloc_trim. */
 void kmalloc_large_cache_drain(void);
 
+/*
+ * An allocation was refused: the caches above the page allocator drain too (the calling
+ * thread's large blocks, empty slabs), then drop_caches (lazily freed vmalloc areas,
+ * the per-CPU lists, wholly free sections), so memory freed in any size can serve any
+ * other before an allocation fails with ENOMEM. Called without locks; the allocation
+ * paths call it once and retry.
+ */
+void kmalloc_reclaim(void);
+
 /* Sizes above KMALLOC_MAX_CACHE_SIZE, and alignments above what a class gives. */
 void *kmalloc_large(size_t size, size_t align);
 

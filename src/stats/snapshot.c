@@ -28,7 +28,8 @@ static void add_events(struct page_alloc_events *sum, const struct page_alloc_ev
 
 static void collect_zone(struct zone_stats *zs, struct zone *zone)
 {
-	unsigned long deferred = zone_end_pfn(zone) - READ_ONCE(zone->first_deferred_pfn);
+	unsigned long present = READ_ONCE(zone->present_pages);
+	unsigned long absent = zone->spanned_pages - present;
 
 	zs->present = true;
 	zs->start_pfn = zone->zone_start_pfn;
@@ -37,13 +38,16 @@ static void collect_zone(struct zone_stats *zs, struct zone *zone)
 		zs->free_blocks[o] = READ_ONCE(zone->free_area[o].nr_free);
 	zs->nr_free_pages = READ_ONCE(zone->nr_free_pages);
 	/*
-	 * Max-order blocks not yet brought into service are free memory never touched:
-	 * counted as free max-order blocks, as the kernel counts deferred pages once
-	 * it has initialized them.
+	 * The node's memory in sections not hot-added (yet, or any more) is free memory
+	 * never touched: counted as free max-order blocks, so MemTotal stays the node's
+	 * memory and MemFree what the program could still have.
 	 */
-	zs->free_blocks[MAX_PAGE_ORDER] += deferred >> MAX_PAGE_ORDER;
-	zs->nr_free_pages += deferred;
-	zs->nr_reported_pages = READ_ONCE(zone->nr_reported_pages) + deferred;
+	zs->present_pages = present;
+	zs->free_blocks[MAX_PAGE_ORDER] += absent >> MAX_PAGE_ORDER;
+	zs->nr_free_pages += absent;
+	zs->nr_reported_pages = READ_ONCE(zone->nr_reported_pages) + absent;
+	for (int e = 0; e < NR_SECTION_EVENTS; e++)
+		zs->nr_section_events[e] = READ_ONCE(zone->nr_section_events[e]);
 	zs->nr_in_transit = (unsigned long)READ_ONCE(zone->nr_pages_in_transit);
 	zs->hugetlb_pages = zone->hugetlb_end_pfn - zone->zone_start_pfn;
 	add_events(&zs->events, &zone->events);

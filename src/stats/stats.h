@@ -33,6 +33,8 @@ struct zone_stats {
 	bool present;
 	unsigned long start_pfn;
 	unsigned long spanned_pages;
+	unsigned long present_pages; /* in online sections */
+	unsigned long nr_section_events[NR_SECTION_EVENTS];
 	unsigned long free_blocks[NR_PAGE_ORDERS]; /* what buddyinfo shows */
 	unsigned long nr_free_pages;               /* the zone's count: the blocks must sum to it */
 	unsigned long nr_reported_pages;           /* of those, given back to the OS */

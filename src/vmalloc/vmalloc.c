@@ -5,8 +5,13 @@
  * taken, and each area is described by a vmap_area stored in the table slot of its
  * first chunk, so finding the area of an address is an index, not a search.
  *
- * Lock: vmap_area_lock guards the bitmap and the table; the syscalls that commit,
- * move and decommit memory run outside it, on chunks the caller has claimed.
+ * Chunks that another mapping of the process turns out to hold (mmap says EEXIST) stay
+ * claimed for good, with no area: holes, as sparse.c keeps sections.
+ *
+ * Lock: vmap_area_lock guards the bitmap and the table; the syscalls that map, move and
+ * unmap memory run outside it, on chunks the caller has claimed. vmap_area_lock is
+ * never held across a call into the page allocator, so the page allocator's slow path
+ * may purge lazily freed areas (a shrinker) whatever lock its caller holds.
  */
 #include "vmalloc.h"
 
@@ -18,6 +23,7 @@
 #include "../base/options.h"
 #include "../base/os.h"
 #include "../base/printk.h"
+#include "../buddy/mm_init.h"
 #include "../buddy/page_alloc.h"
 #include "../buddy/topology.h"
 #include "../init.h"
@@ -26,17 +32,15 @@
 #define VMAP_CHUNK_SIZE  (1UL << VMAP_CHUNK_SHIFT)
 
 struct vmap_area {
-	size_t size;             /* bytes the owner asked for, rounded to pages */
-	unsigned long chunks;    /* chunks the area spans */
-	unsigned long nr_pages;  /* frames accounted in @frames */
-	struct list_head frames; /* buddy blocks taken as this area's physical memory */
-	bool zeroed;             /* never written since it was committed */
-	uint64_t freed_at_ms;    /* lazily freed: when */
-	struct list_head lazy;   /* on vmap_purge_list; guarded by vmap_area_lock */
+	size_t size;           /* bytes the owner asked for, rounded to pages */
+	unsigned long chunks;  /* chunks the area spans */
+	bool zeroed;           /* never written since it was mapped */
+	uint64_t freed_at_ms;  /* lazily freed: when */
+	struct list_head lazy; /* on vmap_purge_list; guarded by vmap_area_lock */
 };
 
 /*
- * Lazily freed areas (the kernel's lazy vmap purge): vfree keeps an area committed and
+ * Lazily freed areas (the kernel's lazy vmap purge): vfree keeps an area mapped and
  * resident, so the next vmalloc of a similar size reuses it without a page fault; it
  * goes back after KMM_DECAY_MS, or at once while more than VMAP_LAZY_MAX bytes wait.
  * Newest at the head. Guarded by vmap_area_lock.
@@ -60,28 +64,17 @@ static struct vmalloc_events vmalloc_events;
 
 static uint64_t purge_vmap_areas(uint64_t now, bool force);
 
-static uint64_t vmalloc_shrinker(uint64_t now)
+static uint64_t vmalloc_shrinker(uint64_t now, bool force)
 {
-	return purge_vmap_areas(now, false);
+	return purge_vmap_areas(now, force);
 }
 
 int vmalloc_init(void)
 {
-	/*
-	 * As large as physical memory (a vmalloc area needs frames as large as itself),
-	 * at least 256 MiB, and no more than an eighth of an address-space limit: the
-	 * zones already took half of it and the program needs the rest.
-	 */
+	/* As large as physical memory, and at least 256 MiB: it costs nothing until used. */
 	size_t want = max_ul(kmm_max_pfn << PAGE_SHIFT, 128 * VMAP_CHUNK_SIZE);
 
-	want = min_ul(want, os_address_space_limit() / 8);
-	for (; want >= 16 * VMAP_CHUNK_SIZE; want /= 2) {
-		vmalloc_start = os_reserve(want, VMAP_CHUNK_SIZE);
-		if (vmalloc_start)
-			break;
-	}
-	if (!vmalloc_start)
-		return -1;
+	vmalloc_start = kmm_layout_end;
 	nr_chunks = want >> VMAP_CHUNK_SHIFT;
 	chunk_bitmap = os_map(ALIGN_UP(nr_chunks, 64) / 8);
 	chunk_area = os_map(nr_chunks * sizeof(*chunk_area));
@@ -89,7 +82,6 @@ int vmalloc_init(void)
 	vmap_area_storage = os_map(nr_chunks * sizeof(struct vmap_area));
 	if (!chunk_bitmap || !chunk_area || !vmap_area_storage)
 		return -1;
-	os_advise_hugepage(vmalloc_start, want);
 	vmalloc_bytes = want;
 	register_shrinker(vmalloc_shrinker);
 	return 0;
@@ -144,46 +136,19 @@ static unsigned long addr_chunk(const void *addr)
 	return (unsigned long)(((uintptr_t)addr - (uintptr_t)vmalloc_start) >> VMAP_CHUNK_SHIFT);
 }
 
-/* Give back an area's frames beyond @keep pages. */
-static void release_frames(struct vmap_area *va, unsigned long keep)
+/* Map claimed chunks: 0; -EEXIST when another mapping holds some (they stay claimed). */
+static int map_chunks(unsigned long first, unsigned long n)
 {
-	struct page *page, *tmp;
+	int err = os_map_at(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
 
-	list_for_each_entry_safe(page, tmp, &va->frames, buddy_list) {
-		if (va->nr_pages - (1UL << page->order) < keep)
-			continue;
-		list_del(&page->buddy_list);
-		va->nr_pages -= 1UL << page->order;
-		/* take_frames released its memory, and nothing touched it since. */
-		__free_pages_released(page, page->order);
-	}
+	if (!err)
+		os_advise_hugepage(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
+	return err;
 }
 
-/* Take frames from the zones, largest blocks first, until the area has @pages. */
-static int take_frames(struct vmap_area *va, unsigned long pages)
+static void unmap_chunks(unsigned long first, unsigned long n)
 {
-	int nid = numa_node_id();
-
-	while (va->nr_pages < pages) {
-		unsigned long need = pages - va->nr_pages;
-		unsigned int order = need >= MAX_ORDER_NR_PAGES
-		                             ? MAX_PAGE_ORDER
-		                             : 63 - (unsigned int)__builtin_clzl(need);
-		struct page *page = NULL;
-
-		for (;; order--) {
-			page = __alloc_pages(order, nid);
-			if (page || order == 0)
-				break;
-		}
-		if (!page)
-			return -1;
-		/* Only accounting: its own pages must not stay resident beside the area's. */
-		os_release(page_address(page), PAGE_SIZE << order);
-		list_add(&page->buddy_list, &va->frames);
-		va->nr_pages += 1UL << order;
-	}
-	return 0;
+	os_unmap(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
 }
 
 static long claim_chunks(unsigned long n, size_t align)
@@ -231,21 +196,44 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 		return -1;
 	first = (unsigned long)(found - vmap_area_storage);
 	if (found->chunks > chunks) {
-		os_decommit(chunk_addr(first + chunks), (found->chunks - chunks)
-		                                                << VMAP_CHUNK_SHIFT);
+		unmap_chunks(first + chunks, found->chunks - chunks);
 		unclaim_chunks(first + chunks, found->chunks - chunks);
 		found->chunks = chunks;
-	}
-	release_frames(found, size >> PAGE_SHIFT);
-	if (take_frames(found, size >> PAGE_SHIFT) != 0) {
-		os_decommit(chunk_addr(first), chunks << VMAP_CHUNK_SHIFT);
-		release_frames(found, 0);
-		unclaim_chunks(first, chunks);
-		return -1;
 	}
 	found->size = size;
 	found->zeroed = false;
 	return (long)first;
+}
+
+/*
+ * Claim and map @chunks on @align: first fit, past holes. -1 when the window has no room
+ * or the address space limit refuses the mapping.
+ */
+static long map_new_area(unsigned long chunks, size_t align)
+{
+	for (;;) {
+		long first = claim_chunks(chunks, align);
+		int err;
+
+		if (first < 0) {
+			purge_vmap_areas(os_now_ms(), true); /* lazily freed areas in the way */
+			first = claim_chunks(chunks, align);
+		}
+		if (first < 0)
+			return -1;
+		err = map_chunks((unsigned long)first, chunks);
+		if (err == -ENOMEM) {
+			/* Address space held by lazily freed areas and free sections. */
+			drop_caches();
+			err = map_chunks((unsigned long)first, chunks);
+		}
+		if (!err)
+			return first;
+		if (err != -EEXIST) {
+			unclaim_chunks((unsigned long)first, chunks);
+			return -1;
+		}
+	}
 }
 
 void *vmalloc_aligned(size_t size, size_t align)
@@ -267,11 +255,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 		va = &vmap_area_storage[first];
 		goto publish;
 	}
-	first = claim_chunks(chunks, align);
-	if (first < 0) {
-		purge_vmap_areas(os_now_ms(), true); /* lazily freed areas may be in the way */
-		first = claim_chunks(chunks, align);
-	}
+	first = map_new_area(chunks, align);
 	if (first < 0) {
 		errno = ENOMEM;
 		return NULL;
@@ -279,16 +263,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 	va = &vmap_area_storage[first];
 	va->size = size;
 	va->chunks = chunks;
-	va->nr_pages = 0;
 	va->zeroed = true;
-	INIT_LIST_HEAD(&va->frames);
-	if (take_frames(va, size >> PAGE_SHIFT) != 0 ||
-	    os_commit(chunk_addr((unsigned long)first), chunks << VMAP_CHUNK_SHIFT) != 0) {
-		release_frames(va, 0);
-		unclaim_chunks((unsigned long)first, chunks);
-		errno = ENOMEM;
-		return NULL;
-	}
 publish:
 	kmm_lock(&vmap_area_lock);
 	chunk_area[first] = va;
@@ -297,16 +272,15 @@ publish:
 	return chunk_addr((unsigned long)first);
 }
 
-/* Give an area back for good: drop its pages and commit charge, free its frames. */
+/* Give an area back for good: its pages, commit charge and address space. */
 static void purge_vmap_area(struct vmap_area *va)
 {
 	unsigned long first = (unsigned long)(va - vmap_area_storage);
 
-	os_decommit(chunk_addr(first), va->chunks << VMAP_CHUNK_SHIFT);
+	unmap_chunks(first, va->chunks);
 	__atomic_add_fetch(&vmalloc_events.nr_purged, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&vmalloc_events.pages_purged,
 	                   va->chunks << (VMAP_CHUNK_SHIFT - PAGE_SHIFT), __ATOMIC_RELAXED);
-	release_frames(va, 0);
 	unclaim_chunks(first, va->chunks);
 }
 
@@ -399,18 +373,17 @@ void vmalloc_purge_all(void)
 	purge_vmap_areas(os_now_ms(), true);
 }
 
-/* Shrink: the chunks past the new end are decommitted and the extra frames returned. */
+/* Shrink: the chunks past the new end are unmapped. */
 static void *vshrink(struct vmap_area *va, void *addr, size_t size, unsigned long chunks)
 {
 	unsigned long first = addr_chunk(addr);
 
 	if (chunks < va->chunks) {
-		os_decommit(chunk_addr(first + chunks), (va->chunks - chunks) << VMAP_CHUNK_SHIFT);
+		unmap_chunks(first + chunks, va->chunks - chunks);
 		unclaim_chunks(first + chunks, va->chunks - chunks);
 		va->chunks = chunks;
 	}
 	va->size = size;
-	release_frames(va, size >> PAGE_SHIFT);
 	return addr;
 }
 
@@ -428,7 +401,7 @@ static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned l
 	kmm_unlock(&vmap_area_lock);
 	if (!ok)
 		return false;
-	if (os_commit(chunk_addr(tail), extra << VMAP_CHUNK_SHIFT) != 0) {
+	if (map_chunks(tail, extra) != 0) {
 		unclaim_chunks(tail, extra);
 		return false;
 	}
@@ -445,24 +418,21 @@ static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
 
 	if (to < 0)
 		return NULL;
-	/* Commit the new tail first: once the pages have moved, nothing may fail. */
-	if (os_commit(chunk_addr((unsigned long)to + va->chunks),
-	              (chunks - va->chunks) << VMAP_CHUNK_SHIFT) != 0 ||
+	/* Map all of the new place first: once the pages have moved, nothing may fail. */
+	if (map_chunks((unsigned long)to, chunks) != 0 ||
 	    os_move(addr, va->chunks << VMAP_CHUNK_SHIFT, chunk_addr((unsigned long)to)) != 0) {
-		os_decommit(chunk_addr((unsigned long)to), chunks << VMAP_CHUNK_SHIFT);
+		unmap_chunks((unsigned long)to, chunks);
 		unclaim_chunks((unsigned long)to, chunks);
 		return NULL;
 	}
 	moved = &vmap_area_storage[to];
 	*moved = *va;
-	INIT_LIST_HEAD(&moved->frames);
-	list_splice(&va->frames, &moved->frames);
 	moved->chunks = chunks;
 	kmm_lock(&vmap_area_lock);
 	chunk_area[first] = NULL;
 	chunk_area[to] = moved;
 	kmm_unlock(&vmap_area_lock);
-	os_decommit(addr, va->chunks << VMAP_CHUNK_SHIFT);
+	unmap_chunks(first, va->chunks);
 	unclaim_chunks(first, va->chunks);
 	return chunk_addr((unsigned long)to);
 }
@@ -483,16 +453,10 @@ void *vrealloc(void *addr, size_t size)
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
 	if (size <= va->size)
 		return vshrink(va, addr, size, chunks);
-	if (take_frames(va, size >> PAGE_SHIFT) != 0) {
-		release_frames(va, va->size >> PAGE_SHIFT);
-		errno = ENOMEM;
-		return NULL;
-	}
 	if (chunks > va->chunks && !vgrow_in_place(va, addr_chunk(addr), chunks)) {
 		result = vgrow_move(va, addr, chunks);
 		if (!result) {
 			/* No mremap (an old kernel, say): a new area and a copy, as any realloc. */
-			release_frames(va, va->size >> PAGE_SHIFT);
 			result = vmalloc_aligned(size, VMAP_CHUNK_SIZE);
 			if (!result)
 				return NULL;

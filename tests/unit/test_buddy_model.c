@@ -62,8 +62,10 @@ static void check_no_block_of_order(unsigned int order)
 
 	drain_all_pages();
 	for_each_zone(zone, nid) {
-		CHECK(zone->first_deferred_pfn == zone_end_pfn(zone),
-		      "order %u failed while zone %d still has untouched blocks", order, nid);
+		CHECK(zone->present_pages == zone->spanned_pages,
+		      "order %u failed while zone %d still has absent sections (%lu of %lu pages "
+		      "present)",
+		      order, nid, zone->present_pages, zone->spanned_pages);
 		for (unsigned int o = order; o <= MAX_PAGE_ORDER; o++)
 			CHECK(zone->free_area[o].nr_free == 0,
 			      "order %u failed while zone %d has %lu free blocks of order %u",

@@ -447,8 +447,9 @@ static void test_krealloc_in_place(void)
 
 	CHECK(block != NULL, "no max-order block");
 	page = block + 2 * MAX_ORDER_NR_PAGES;
-	CHECK(page_to_pfn(page) >= page_zone(block)->first_deferred_pfn,
-	      "the test needs the zone's next max-order blocks unused: pfn %lu is initialized",
+	CHECK(!pfn_valid(page_to_pfn(page)) ||
+	              (PageBuddy(page) && page->order == MAX_PAGE_ORDER && PageReported(page)),
+	      "the test needs the zone's next max-order blocks unused: pfn %lu is in use",
 	      page_to_pfn(page));
 	__free_pages(block, MAX_PAGE_ORDER); /* resident: the head of the max-order list */
 	fill_pattern(p, 0, 8000);
