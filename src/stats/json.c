@@ -57,7 +57,15 @@ static void print_zones(struct seq_buf *m, const struct kmm_stats *st)
 		print_array(m, zs->events.pgalloc, NR_PAGE_ORDERS);
 		seq_buf_puts(m, ",\"pgfree\":");
 		print_array(m, zs->events.pgfree, NR_PAGE_ORDERS);
-		seq_buf_puts(m, "}");
+		/* Memory hotplug, as /sys/devices/system/memory counts it: 16 MiB sections. */
+		seq_buf_printf(
+		        m,
+		        ",\"present_pages\":%lu,\"section_bytes\":%lu,\"sections_online\":%lu,"
+		        "\"sections_added\":%lu,\"sections_removed\":%lu,\"section_holes\":%lu}",
+		        zs->present_pages, SECTION_BYTES, zs->present_pages / PAGES_PER_SECTION,
+		        zs->nr_section_events[SECTION_ADDED],
+		        zs->nr_section_events[SECTION_REMOVED],
+		        zs->nr_section_events[SECTION_HOLES]);
 		first = false;
 	}
 	seq_buf_puts(m, "]");

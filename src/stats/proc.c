@@ -232,7 +232,7 @@ static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, i
 	               "\n        managed  %lu"
 	               "\n        cma      %lu",
 	               zs->nr_free_pages, 0UL, 0UL, 0UL, 0UL, 0UL, zs->spanned_pages,
-	               zs->spanned_pages, zs->spanned_pages, 0UL);
+	               zs->present_pages, zs->present_pages, 0UL);
 	/* One value per zone type, and kmm has one. */
 	seq_buf_puts(m, "\n        protection: (0)");
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_pages", zs->nr_free_pages);

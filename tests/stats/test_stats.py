@@ -140,10 +140,22 @@ def check_consistency(snap, text_sec, label):
               f"{label}: node {z['node']}: pages allocated - freed (by order) = pages "
               "neither free nor on per-CPU lists", expect, in_use)
         free += z["free_pages"]
+        online = z["sections_added"] - z["sections_removed"]
+        check(z["sections_online"] == online and
+              z["present_pages"] == online * z["section_bytes"] // 4096 and
+              z["present_pages"] <= z["spanned"],
+              f"{label}: node {z['node']}: present pages = sections added - removed, "
+              "within the span", (online, online * z["section_bytes"] // 4096),
+              (z["sections_online"], z["present_pages"]))
     check(vm["nr_free_pages"] == free, f"{label}: vmstat nr_free_pages = zones' free pages",
           free, vm["nr_free_pages"])
     check(mem["MemFree"] == free * 4, f"{label}: meminfo MemFree = free pages x 4 kB",
           free * 4, mem["MemFree"])
+    zoneinfo_present = [int(l.split()[1]) for l in text_sec["zoneinfo"]
+                        if l.startswith("        present")]
+    check(zoneinfo_present == [z["present_pages"] for z in zones],
+          f"{label}: zoneinfo present = pages in online sections",
+          [z["present_pages"] for z in zones], zoneinfo_present)
     zoneinfo_free = [int(l.split()[2]) for l in text_sec["zoneinfo"] if l.startswith("  pages free")]
     check(zoneinfo_free == [z["free_pages"] for z in zones],
           f"{label}: zoneinfo pages free = buddyinfo's sum", [z["free_pages"] for z in zones],
