@@ -185,6 +185,11 @@ KMM_EXPORT void *aligned_alloc(size_t align, size_t size)
 	return memalign_common(align, size);
 }
 
+/*
+ * glibc 2.36 returns EINVAL for a bad alignment before anything can touch errno, and
+ * sets errno to ENOMEM as well as returning it when memory runs out: programs print
+ * strerror(errno) after a failed posix_memalign.
+ */
 KMM_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 {
 	int saved = errno;
@@ -193,9 +198,12 @@ KMM_EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
 	if (align == 0 || (align & (align - 1)) || align % sizeof(void *))
 		return EINVAL;
 	ptr = memalign_common(align, size);
-	errno = saved;
-	if (!ptr)
+	if (!ptr) {
+		errno = ENOMEM;
 		return ENOMEM;
+	}
+	/* Success reports through the result alone, whatever attempts on the way set. */
+	errno = saved;
 	*memptr = ptr;
 	return 0;
 }

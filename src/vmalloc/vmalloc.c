@@ -3,7 +3,9 @@
  *
  * The window is cut into 2 MiB chunks (a THP each). A bitmap says which chunks are
  * taken, and each area is described by a vmap_area stored in the table slot of its
- * first chunk, so finding the area of an address is an index, not a search.
+ * first chunk, so finding the area of an address is an index, not a search. An area is
+ * never empty: it spans at least a page, so it owns the chunk it is found by, and a
+ * size of 0 means no area.
  *
  * Chunks that another mapping of the process turns out to hold (mmap says EEXIST) stay
  * claimed for good, with no area: holes, as sparse.c keeps sections.
@@ -246,7 +248,8 @@ void *vmalloc_aligned(size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
-	size = ALIGN_UP(size, PAGE_SIZE);
+	/* A block of 0 bytes whose alignment only an area honours (memalign) is a page. */
+	size = ALIGN_UP(max_ul(size, 1), PAGE_SIZE);
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
 	if (align < VMAP_CHUNK_SIZE)
 		align = VMAP_CHUNK_SIZE;
@@ -449,7 +452,7 @@ void *vrealloc(void *addr, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	size = ALIGN_UP(size, PAGE_SIZE);
+	size = ALIGN_UP(max_ul(size, 1), PAGE_SIZE);
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
 	if (size <= va->size)
 		return vshrink(va, addr, size, chunks);

@@ -1,10 +1,11 @@
 /*
  * The C allocation API a drop-in malloc provides (glibc 2.36 semantics on x86_64), entry
  * point by entry point: zero sizes, overflows and huge sizes with their errno, every
- * alignment from 8 B to 4 MiB, realloc across the size classes up to 64 MiB and back
- * with the contents checked at each step, calloc on recycled memory, the __libc_*
- * aliases, the introspection calls, misuse (in forked children), and kmm's own
- * kmm_cache, kmalloc and vmalloc API when the preloaded library provides it.
+ * alignment from 8 B to 256 MiB, requests past an address space limit (in a child
+ * started under it), realloc across the size classes up to 64 MiB and back with the
+ * contents checked at each step, calloc on recycled memory, the __libc_* aliases, the
+ * introspection calls, misuse (in forked children), and kmm's own kmm_cache, kmalloc
+ * and vmalloc API when the preloaded library provides it.
  *
  * The program does not link kmm: ctest runs it with LD_PRELOAD=libkmm.so, and without
  * the preload it checks the C library's malloc the same way.
@@ -69,6 +70,26 @@ static void expect_failure(const void *p, int want, const char *fmt, ...)
 	CHECK(p == NULL && got == want,
 	      "%s: expected NULL with errno %d (%s), got %p with errno %d (%s)", call, want,
 	      strerror(want), p, got, strerror(got));
+}
+
+/*
+ * posix_memalign just returned @ret and left *memptr at @memptr (it was @untouched): it
+ * should have failed for want of memory, with errno ENOMEM as well (errno read first).
+ */
+static void expect_memalign_enomem(int ret, const void *memptr, const void *untouched,
+                                   const char *fmt, ...)
+{
+	int got = errno;
+	char call[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(call, sizeof(call), fmt, ap);
+	va_end(ap);
+	CHECK(ret == ENOMEM && memptr == untouched && got == ENOMEM,
+	      "%s: expected ENOMEM with *memptr untouched (%p) and errno %d (%s), got %d, %p "
+	      "and errno %d (%s)",
+	      call, untouched, ENOMEM, strerror(ENOMEM), ret, memptr, got, strerror(got));
 }
 
 static void check_exports(void)
@@ -224,18 +245,13 @@ static void test_huge_sizes(void)
 		expect_failure(valloc(n), ENOMEM, "valloc(%#zx)", n);
 		errno = 0;
 		expect_failure(pvalloc(n), ENOMEM, "pvalloc(%#zx)", n);
+		/* glibc sets errno as well as returning ENOMEM, and programs print it. */
+		errno = 0;
 		ret = posix_memalign(&memptr, 64, n);
-		CHECK(ret == ENOMEM && memptr == &memptr,
-		      "posix_memalign(&p, 64, %#zx): expected ENOMEM with *memptr untouched, got "
-		      "%d "
-		      "and %p",
-		      n, ret, memptr);
+		expect_memalign_enomem(ret, memptr, &memptr, "posix_memalign(&p, 64, %#zx)", n);
+		errno = 0;
 		ret = posix_memalign(&memptr, 2 * MiB, n);
-		CHECK(ret == ENOMEM && memptr == &memptr,
-		      "posix_memalign(&p, 2 MiB, %#zx): expected ENOMEM with *memptr untouched, "
-		      "got "
-		      "%d and %p",
-		      n, ret, memptr);
+		expect_memalign_enomem(ret, memptr, &memptr, "posix_memalign(&p, 2 MiB, %#zx)", n);
 	}
 	/* The failed reallocs left the block as it was. */
 	CHECK(malloc_usable_size(keep) >= 100, "block shrank after failed reallocs");
@@ -681,13 +697,16 @@ static void test_alignment(void)
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			void *memptr = &memptr;
-			int ret = posix_memalign(&memptr, opaque(bad[i]), 64);
+			int ret, got;
 
-			CHECK(ret == EINVAL && memptr == &memptr,
+			/* glibc 2.36 refuses a bad alignment before anything can set errno. */
+			errno = EDOM;
+			ret = posix_memalign(&memptr, opaque(bad[i]), 64);
+			got = errno;
+			CHECK(ret == EINVAL && memptr == &memptr && got == EDOM,
 			      "posix_memalign(&p, %#zx, 64): expected EINVAL with *memptr "
-			      "untouched, got "
-			      "%d and %p",
-			      bad[i], ret, memptr);
+			      "untouched and errno still %d (%s), got %d, %p and errno %d (%s)",
+			      bad[i], EDOM, strerror(EDOM), ret, memptr, got, strerror(got));
 		}
 	}
 
@@ -742,6 +761,145 @@ static void test_alignment(void)
 	}
 	printf("ok: posix_memalign, aligned_alloc, memalign: alignments 8 B to 4 MiB, bad "
 	       "alignments, rounding\n");
+}
+
+/* Grown if small, shrunk if large: realloc of a block of @size takes both paths. */
+static size_t realloc_target(size_t size, size_t align)
+{
+	return size < align / 2 ? size * 2 + 1 : size / 2 + 1;
+}
+
+/*
+ * Alignments from the largest buddy block (4 MiB) to 256 MiB, where a block is an
+ * area of its own whatever its size, with sizes from 0 to just past the alignment. The
+ * small blocks of an alignment stay live while each large one is made, so a block that
+ * overlaps another shows up; every block must then resize and free like any other.
+ */
+static void test_huge_alignment(void)
+{
+	static const size_t aligns[] = {4 * MiB, 8 * MiB, 16 * MiB, 64 * MiB, 256 * MiB};
+	enum { NSMALL = 3, NSIZES = 6 };
+
+	for (int fn = POSIX_MEMALIGN; fn <= MEMALIGN; fn++) {
+		for (size_t a = 0; a < sizeof(aligns) / sizeof(aligns[0]); a++) {
+			size_t align = aligns[a];
+			size_t sizes[NSIZES] = {0, 1, page_size, align - 1, align, align + 1};
+			void *held[NSIZES];
+			size_t usable[NSIZES];
+
+			for (int i = 0; i < NSIZES; i++) {
+				uint64_t seed = align + (size_t)i;
+				size_t to = realloc_target(sizes[i], align);
+				char what[96];
+				void *q;
+
+				snprintf(what, sizeof(what), "%s(%zu MiB, %zu)", align_fn_name[fn],
+				         align / MiB, sizes[i]);
+				held[i] = alloc_aligned(fn, opaque(align), opaque(sizes[i]));
+				usable[i] = check_new_block(held[i], sizes[i], align, seed, what);
+				for (int k = 0; k < i && k < NSMALL; k++)
+					CHECK_PATTERN(held[k], 0, usable[k], align + (size_t)k,
+					              "a small block with a huge alignment, while "
+					              "others are made");
+				if (i < NSMALL)
+					continue;
+				q = realloc(held[i], opaque(to));
+				CHECK(q != NULL, "realloc of the block from %s to %zu failed", what,
+				      to);
+				CHECK_PATTERN(q, 0, min_size(usable[i], to), seed,
+				              "realloc of a block with a huge alignment");
+				free(q);
+			}
+			for (int i = 0; i < NSMALL; i++) {
+				size_t to = realloc_target(sizes[i], align);
+				void *q = realloc(held[i], opaque(to));
+
+				CHECK(q != NULL,
+				      "realloc of a %zu-byte %s block (%zu MiB) to %zu failed",
+				      sizes[i], align_fn_name[fn], align / MiB, to);
+				CHECK_PATTERN(q, 0, min_size(usable[i], to), align + (size_t)i,
+				              "realloc of a small block with a huge alignment");
+				CHECK(malloc_usable_size(q) >= to,
+				      "realloc of a %zu-byte %s block (%zu MiB) to %zu: expected "
+				      "malloc_usable_size >= %zu, got %zu",
+				      sizes[i], align_fn_name[fn], align / MiB, to, to,
+				      malloc_usable_size(q));
+				free(q);
+			}
+		}
+	}
+	printf("ok: posix_memalign, aligned_alloc, memalign: alignments 4 MiB to 256 MiB, sizes 0 "
+	       "to just past the alignment, usable, resized and freed\n");
+}
+
+/* The argument that makes the program run fail_for_want_of_memory() alone. */
+#define UNDER_RLIMIT_AS "--under-rlimit-as"
+#define RLIMIT_AS_BYTES (1024 * MiB)
+
+/*
+ * Run in a process started under an address space limit of RLIMIT_AS_BYTES: a request
+ * for twice that cannot be met by any allocator, whatever it reserved at start-up.
+ */
+static void fail_for_want_of_memory(void)
+{
+	static const size_t aligns[] = {64, 4096, 2 * MiB, 8 * MiB};
+	size_t n = opaque(2 * RLIMIT_AS_BYTES);
+	void *p;
+
+	for (size_t i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+		void *memptr = &memptr;
+		int ret;
+
+		errno = 0;
+		ret = posix_memalign(&memptr, aligns[i], n);
+		expect_memalign_enomem(ret, memptr, &memptr,
+		                       "posix_memalign(&p, %zu, %zu) under RLIMIT_AS %zu",
+		                       aligns[i], n, (size_t)RLIMIT_AS_BYTES);
+		errno = EDOM;
+		ret = posix_memalign(&memptr, aligns[i], n);
+		expect_memalign_enomem(ret, memptr, &memptr,
+		                       "posix_memalign(&p, %zu, %zu) under RLIMIT_AS %zu, errno "
+		                       "EDOM before",
+		                       aligns[i], n, (size_t)RLIMIT_AS_BYTES);
+		errno = 0;
+		expect_failure(memalign(aligns[i], n), ENOMEM,
+		               "memalign(%zu, %zu) under RLIMIT_AS %zu", aligns[i], n,
+		               (size_t)RLIMIT_AS_BYTES);
+	}
+	/* The failures cost nothing: small requests are still met. */
+	p = malloc(opaque(1000));
+	check_new_block(p, 1000, 16, 1000, "malloc(1000) after the failures");
+	free(p);
+	printf("ok: under RLIMIT_AS\n");
+}
+
+/* In a forked child: the limit is set before exec, so the allocator starts under it. */
+static void exec_under_rlimit_as(void *arg)
+{
+	char *argv[] = {"api_conformance", UNDER_RLIMIT_AS, NULL};
+	struct rlimit rl;
+
+	(void)arg;
+	CHECK(getrlimit(RLIMIT_AS, &rl) == 0, "getrlimit: %s", strerror(errno));
+	rl.rlim_cur = RLIMIT_AS_BYTES;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+		rl.rlim_cur = rl.rlim_max;
+	CHECK(setrlimit(RLIMIT_AS, &rl) == 0, "setrlimit: %s", strerror(errno));
+	execv("/proc/self/exe", argv);
+	CHECK(0, "execv /proc/self/exe: %s", strerror(errno));
+}
+
+static void test_out_of_memory(void)
+{
+	char out[4096];
+	int status = run_in_child(exec_under_rlimit_as, NULL, out, sizeof(out));
+
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	              strstr(out, "ok: under RLIMIT_AS") != NULL,
+	      "requests past RLIMIT_AS, in a child started under it: expected exit status 0 "
+	      "and \"ok: under RLIMIT_AS\", got status %#x and output:\n%s",
+	      status, out);
+	printf("ok: posix_memalign and memalign past RLIMIT_AS fail with ENOMEM, errno ENOMEM\n");
 }
 
 static void test_page_aligned(void)
@@ -1265,11 +1423,15 @@ static void test_kmm_api(void)
 	printf("ok: kmm_cache_*, kmm_kmalloc/kmm_ksize/kmm_kfree, kmm_vmalloc/kmm_vfree\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	kmm = under_kmm();
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], UNDER_RLIMIT_AS) == 0) {
+		fail_for_want_of_memory();
+		return 0;
+	}
 	printf("malloc under test: %s\n", kmm ? "kmm" : "not kmm (the C library's, presumably)");
 
 	check_exports();
@@ -1280,6 +1442,8 @@ int main(void)
 	test_realloc();
 	test_reallocarray();
 	test_alignment();
+	test_huge_alignment();
+	test_out_of_memory();
 	test_page_aligned();
 	test_alignment_everywhere();
 	test_libc_aliases();
