@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -63,15 +62,6 @@ int os_move(void *from, size_t size, void *to)
 int os_random(void *buf, size_t len)
 {
 	return syscall(SYS_getrandom, buf, len, GRND_NONBLOCK) == (long)len ? 0 : -1;
-}
-
-size_t os_address_space_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-		return SIZE_MAX;
-	return (size_t)rl.rlim_cur;
 }
 
 void *os_map(size_t size)

@@ -57,9 +57,6 @@ int os_move(void *from, size_t size, void *to);
 /* Fill @buf with random bytes from the kernel (getrandom); 0, or -1. */
 int os_random(void *buf, size_t len);
 
-/* The process's address-space limit (RLIMIT_AS) in bytes, or SIZE_MAX if none. */
-size_t os_address_space_limit(void);
-
 /* @size bytes of ordinary private memory for kmm's own metadata; NULL on failure. */
 void *os_map(size_t size);
 
