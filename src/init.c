@@ -59,8 +59,12 @@ static bool fork_took_locks;
 
 static void kmm_fork_prepare(void)
 {
-	fork_took_locks = !__libc_single_threaded;
-	if (!fork_took_locks)
+	bool multi_threaded = !__libc_single_threaded;
+
+	/* Written only when it changes: a write here is a page copied on every fork. */
+	if (fork_took_locks != multi_threaded)
+		fork_took_locks = multi_threaded;
+	if (!multi_threaded)
 		return;
 	_IO_list_lock();
 	kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */

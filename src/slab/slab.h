@@ -82,13 +82,20 @@ enum slub_stat_item {
 	NR_SLUB_STAT_ITEMS
 };
 
-/* A node's share of a cache: its partial slabs. */
+/*
+ * A node's share of a cache: its partial slabs. They live in one table by node, then
+ * cache (kmem_cache_nodes), a cache line each, not inside struct kmem_cache: fork takes
+ * every list lock of the caches in use, and each page those lock words lie on is then
+ * copied on write by the parent and again by the child (about 2 µs each). Packed, the
+ * 33 kmalloc caches' locks of a node are three pages; spread over the caches they were
+ * 22.
+ */
 struct kmem_cache_node {
 	kmm_lock_t list_lock;
 	unsigned long nr_partial; /* guarded by list_lock */
 	struct list_head partial; /* guarded by list_lock */
 	unsigned long nr_slabs;   /* atomic: slabs of this cache on this node */
-};
+} __attribute__((aligned(64)));
 
 struct kmem_cache {
 	/* What every free reads comes first, in one cache line: see slab_object_valid. */
@@ -114,7 +121,6 @@ struct kmem_cache {
 	 * gone (folded in at thread exit) or not registered.
 	 */
 	unsigned long stat[NR_SLUB_STAT_ITEMS];
-	struct kmem_cache_node node[MAX_NUMNODES];
 } __attribute__((aligned(64)));
 
 /*
@@ -456,5 +462,12 @@ void slab_fork_child(void);
 int slab_init(void);
 
 extern struct kmem_cache kmem_caches[KMM_MAX_CACHES] KMM_HIDDEN;
+extern struct kmem_cache_node kmem_cache_nodes[MAX_NUMNODES][KMM_MAX_CACHES] KMM_HIDDEN;
+
+/* The kernel's get_node(): cache @s's share of node @nid. */
+static inline struct kmem_cache_node *get_node(const struct kmem_cache *s, int nid)
+{
+	return &kmem_cache_nodes[nid][s->id];
+}
 
 #endif /* KMM_SLAB_SLAB_H */

@@ -27,6 +27,7 @@
 #include "../init.h"
 
 struct kmem_cache kmem_caches[KMM_MAX_CACHES];
+struct kmem_cache_node kmem_cache_nodes[MAX_NUMNODES][KMM_MAX_CACHES];
 __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
 
@@ -147,7 +148,7 @@ static struct page *new_slab(struct kmem_cache *s, int nid, void **freelist)
 	                                    .frozen = 1,
 	                                    .inuse_mark = s->objects})
 	                         .counters;
-	__atomic_add_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&get_node(s, page_to_nid(slab))->nr_slabs, 1, __ATOMIC_RELAXED);
 	slab_stat_atomic(s, ALLOC_SLAB, 1);
 	*freelist = base;
 	return slab;
@@ -169,7 +170,7 @@ static void slab_count_frees(struct kmem_cache *s, struct page *slab)
 /* An empty slab that nobody holds goes back; its frees are counted. */
 static void discard_slab(struct kmem_cache *s, struct page *slab)
 {
-	__atomic_sub_fetch(&s->node[page_to_nid(slab)].nr_slabs, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&get_node(s, page_to_nid(slab))->nr_slabs, 1, __ATOMIC_RELAXED);
 	slab_stat_atomic(s, FREE_SLAB, 1);
 	for (unsigned int i = 0; i < (1u << s->order); i++)
 		ClearPageSlab(&slab[i]);
@@ -210,7 +211,7 @@ static void *take_freelist(struct kmem_cache *s, struct page *slab, bool unfreez
 /* Freeze the first slab off the node's partial list and take its objects. */
 static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist, unsigned int *taken)
 {
-	struct kmem_cache_node *n = &s->node[nid];
+	struct kmem_cache_node *n = get_node(s, nid);
 	struct page *slab;
 
 	if (!READ_ONCE(n->nr_partial))
@@ -231,6 +232,46 @@ static struct page *get_partial(struct kmem_cache *s, int nid, void **freelist, 
 
 static void flush_cpu(struct kmem_cache *s, struct kmem_cache_cpu *c);
 static void fold_cpu_stats(struct kmem_cache *s, struct kmem_cache_cpu *c);
+
+/*
+ * A fork child's orphans: the kmem_cache_cpu slots of the threads it does not have,
+ * copied out of their memory. Reading a dead thread's memory costs the child nothing;
+ * flushing its slabs at fork would write each slab's descriptor and objects, a page
+ * copied on write per cache (85 µs of a 200 µs fork with two threads). A cache's
+ * orphaned slots are flushed and folded the first time the child refills, shrinks or
+ * destroys that cache, and the statistics count them meanwhile as a live thread's. A
+ * new thread of the child may reuse a dead one's memory, so the slots are copied, not
+ * kept in place. Guarded by slab_threads_lock.
+ */
+#define FORK_ORPHANS_MAX 8
+
+static struct kmem_cache_cpu fork_orphans[FORK_ORPHANS_MAX][KMM_MAX_CACHES];
+static unsigned int nr_fork_orphans;
+static unsigned long fork_orphaned[(KMM_MAX_CACHES + 63) / 64]; /* caches with orphans */
+
+static bool cache_has_fork_orphans(const struct kmem_cache *s)
+{
+	return (READ_ONCE(fork_orphaned[s->id / 64]) >> (s->id % 64)) & 1;
+}
+
+/* Called with slab_threads_lock held. */
+static void __adopt_fork_orphans(struct kmem_cache *s)
+{
+	if (!cache_has_fork_orphans(s))
+		return;
+	for (unsigned int k = 0; k < nr_fork_orphans; k++) {
+		flush_cpu(s, &fork_orphans[k][s->id]);
+		fold_cpu_stats(s, &fork_orphans[k][s->id]);
+	}
+	fork_orphaned[s->id / 64] &= ~(1UL << (s->id % 64));
+}
+
+static __noinline void adopt_fork_orphans(struct kmem_cache *s)
+{
+	kmm_lock(&slab_threads_lock);
+	__adopt_fork_orphans(s);
+	kmm_unlock(&slab_threads_lock);
+}
 
 /*
  * c->slab while its thread takes the slab's objects or gives it back. A fork child
@@ -296,6 +337,8 @@ void *__slab_alloc(struct kmem_cache *s, struct kmem_cache_cpu *c)
 			goto load;
 		}
 	}
+	if (unlikely(cache_has_fork_orphans(s)))
+		adopt_fork_orphans(s);
 	nid = numa_node_id();
 	slab = get_partial(s, nid, &freelist, &taken);
 	if (!slab) {
@@ -358,7 +401,7 @@ static void slab_free_relist(struct kmem_cache *s, struct kmem_cache_node *n, st
 void slab_free_single_relist(struct kmem_cache *s, struct page *slab, void *obj, void *prior,
                              unsigned long counters)
 {
-	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
+	struct kmem_cache_node *n = get_node(s, page_to_nid(slab));
 
 	node_lock(n);
 	slab_set_freelist(slab, obj, counters);
@@ -386,7 +429,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 		new.inuse--;
 		/* Emptied, or was full: the slab's place on the lists may change. */
 		if ((!new.inuse || !prior) && !was_frozen && !n) {
-			n = &s->node[page_to_nid(slab)];
+			n = get_node(s, page_to_nid(slab));
 			node_lock(n);
 		}
 	} while (!cmpxchg_freelist(slab, prior, counters, obj, new.counters));
@@ -410,7 +453,7 @@ void __slab_free(struct kmem_cache *s, struct page *slab, void *obj)
 static unsigned int deactivate_slab(struct kmem_cache *s, struct page *slab, void *freelist,
                                     unsigned int *frees)
 {
-	struct kmem_cache_node *n = &s->node[page_to_nid(slab)];
+	struct kmem_cache_node *n = get_node(s, page_to_nid(slab));
 	unsigned int nr = 0;
 	void *tail = NULL, *old;
 	unsigned long counters;
@@ -522,48 +565,65 @@ int slab_init(void)
 
 /*
  * Only caches in use: slab_caches_lock, taken first, keeps the set from changing until
- * the parent or child handler, and every lock word written around a fork is a page the
- * parent and child each copy on their next write (about 2 µs a page), so the unused
- * slots would cost fork more than all else it does.
+ * the parent or child handler. Every lock word written around a fork is a page the
+ * parent and child each copy on their next write, which is why the list locks sit
+ * together in kmem_cache_nodes (slab.h).
  */
 void slab_fork_prepare(void)
 {
 	kmm_lock(&slab_caches_lock);
 	kmm_lock(&slab_threads_lock);
-	for (int i = 0; i < KMM_MAX_CACHES; i++)
-		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_lock(&kmem_caches[i].node[nid].list_lock);
+				kmm_lock(&kmem_cache_nodes[nid][i].list_lock);
 }
 
 void slab_fork_parent(void)
 {
-	for (int i = 0; i < KMM_MAX_CACHES; i++)
-		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_unlock(&kmem_caches[i].node[nid].list_lock);
+				kmm_unlock(&kmem_cache_nodes[nid][i].list_lock);
 	kmm_unlock(&slab_threads_lock);
 	kmm_unlock(&slab_caches_lock);
 }
 
 /*
  * In the child only the forking thread exists. The other threads' active slabs, with
- * the objects on their private freelists, are still in memory: give them back.
+ * the objects on their private freelists, are still in memory: their slots become
+ * orphans, given back cache by cache as the child uses each (above). Past
+ * FORK_ORPHANS_MAX threads, the rest are given back now.
  */
 void slab_fork_child(void)
 {
 	struct slab_thread *t, *tmp;
+	bool none_pending = true;
 
-	for (int i = 0; i < KMM_MAX_CACHES; i++)
-		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_lock_reinit(&kmem_caches[i].node[nid].list_lock);
+				kmm_lock_reinit(&kmem_cache_nodes[nid][i].list_lock);
 	kmm_lock_reinit(&slab_threads_lock);
 	kmm_lock_reinit(&slab_caches_lock);
+	for (unsigned int w = 0; w < ARRAY_SIZE(fork_orphaned); w++)
+		none_pending = none_pending && !fork_orphaned[w];
+	if (none_pending && nr_fork_orphans)
+		nr_fork_orphans = 0;
 	list_for_each_entry_safe(t, tmp, &slab_threads, list) {
 		if (t == &this_slab_thread)
 			continue;
 		list_del(&t->list);
+		if (nr_fork_orphans < FORK_ORPHANS_MAX) {
+			for (int i = 0; i < KMM_MAX_CACHES; i++) {
+				if (!kmem_caches[i].in_use)
+					continue;
+				fork_orphans[nr_fork_orphans][i] = t->cpus[i];
+				fork_orphaned[i / 64] |= 1UL << (i % 64);
+			}
+			nr_fork_orphans++;
+			continue;
+		}
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use)
 				flush_cpu(&kmem_caches[i], &t->cpus[i]);
@@ -688,10 +748,13 @@ int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t
 	for (char *c = s->name; *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			*c = '_';
+	/* Only nodes with a zone: the rest of the table is never touched. */
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-		INIT_LIST_HEAD(&s->node[nid].partial);
-		s->node[nid].nr_partial = 0;
-		s->node[nid].nr_slabs = 0;
+		if (!node_zones[nid])
+			continue;
+		INIT_LIST_HEAD(&get_node(s, nid)->partial);
+		get_node(s, nid)->nr_partial = 0;
+		get_node(s, nid)->nr_slabs = 0;
 	}
 	reset_stats(s);
 	return 0;
@@ -703,6 +766,7 @@ static void flush_all(struct kmem_cache *s)
 	struct slab_thread *t;
 
 	kmm_lock(&slab_threads_lock);
+	__adopt_fork_orphans(s);
 	list_for_each_entry(t, &slab_threads, list)
 		flush_cpu(s, &t->cpus[s->id]);
 	kmm_unlock(&slab_threads_lock);
@@ -714,8 +778,11 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 
 	flush_all(s);
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-		struct kmem_cache_node *n = &s->node[nid];
+		struct kmem_cache_node *n = get_node(s, nid);
 		unsigned long listed = 0;
+
+		if (!node_zones[nid])
+			continue;
 		struct page *slab;
 
 		if (!node_zones[nid])
@@ -836,7 +903,7 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
 		if (!node_zones[nid])
 			continue;
-		locked[nid] = stats_trylock(&s->node[nid].list_lock);
+		locked[nid] = stats_trylock(&get_node(s, nid)->list_lock);
 		if (!locked[nid])
 			exact = false;
 	}
@@ -847,24 +914,32 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 
 		if (!node_zones[nid])
 			continue;
-		stats->nr_slabs += READ_ONCE(s->node[nid].nr_slabs);
-		stats->nr_partial += READ_ONCE(s->node[nid].nr_partial);
+		stats->nr_slabs += READ_ONCE(get_node(s, nid)->nr_slabs);
+		stats->nr_partial += READ_ONCE(get_node(s, nid)->nr_partial);
 		if (!locked[nid])
 			continue;
-		list_for_each_entry(slab, &s->node[nid].partial, slab_list)
+		list_for_each_entry(slab, &get_node(s, nid)->partial, slab_list)
 			stats->stat[FREE_SLOWPATH] += frees_pending_read(s, slab);
 	}
-	if (threads_locked)
+	if (threads_locked) {
 		list_for_each_entry(t, &slab_threads, list)
 			if (!collect_cpu_frees(s, &t->cpus[s->id], stats))
 				exact = false;
+		for (unsigned int k = 0; cache_has_fork_orphans(s) && k < nr_fork_orphans; k++)
+			if (!collect_cpu_frees(s, &fork_orphans[k][s->id], stats))
+				exact = false;
+	}
 	for (int nid = 0; nid < MAX_NUMNODES; nid++)
 		if (locked[nid])
-			kmm_unlock(&s->node[nid].list_lock);
-	if (threads_locked)
+			kmm_unlock(&get_node(s, nid)->list_lock);
+	if (threads_locked) {
 		list_for_each_entry(t, &slab_threads, list)
 			if (!collect_cpu_stats(s, &t->cpus[s->id], stats))
 				exact = false;
+		for (unsigned int k = 0; cache_has_fork_orphans(s) && k < nr_fork_orphans; k++)
+			if (!collect_cpu_stats(s, &fork_orphans[k][s->id], stats))
+				exact = false;
+	}
 	return exact;
 }
 
@@ -889,9 +964,10 @@ void kmem_cache_shrink_all(void)
 
 		if (!s->in_use)
 			continue;
+		adopt_fork_orphans(s);
 		flush_cpu_slab(s);
 		for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-			struct kmem_cache_node *n = &s->node[nid];
+			struct kmem_cache_node *n = get_node(s, nid);
 			struct page *slab, *tmp;
 
 			if (!node_zones[nid] || !READ_ONCE(n->nr_partial))
@@ -920,8 +996,11 @@ void kmem_cache_unreserve(struct kmem_cache *s)
 void kmem_cache_release(struct kmem_cache *s)
 {
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
-		struct kmem_cache_node *n = &s->node[nid];
+		struct kmem_cache_node *n = get_node(s, nid);
 		struct page *slab, *tmp;
+
+		if (!node_zones[nid])
+			continue;
 
 		if (!node_zones[nid])
 			continue;

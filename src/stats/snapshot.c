@@ -100,7 +100,8 @@ void kmm_stats_collect(struct kmm_stats *st, const char *reason)
 		if (!READ_ONCE(s->in_use))
 			continue;
 		for_each_zone(zone, nid)
-			st->zone[nid].nr_slab_pages += READ_ONCE(s->node[nid].nr_slabs) << s->order;
+			st->zone[nid].nr_slab_pages += READ_ONCE(get_node(s, nid)->nr_slabs)
+			                               << s->order;
 	}
 	vmalloc_collect_info(&st->vmalloc);
 }

@@ -116,6 +116,89 @@ static void test_remote_frees(void)
 }
 
 /*
+ * fork while other threads hold active slabs with objects on their private freelists:
+ * in the child those threads are gone, and their slabs must come back (lazily, as the
+ * child uses the cache). Each thread keeps one object and frees the rest into its own
+ * freelist; the child frees the kept objects, which it inherited, and then the cache
+ * must have no object in use. With more threads than the child keeps as orphans, the
+ * rest are given back at the fork itself.
+ */
+struct orphan_args {
+	struct kmm_cache *cache;
+	void **kept;
+	int ready_fd, wait_fd;
+};
+
+static void *hold_slab(void *arg)
+{
+	struct orphan_args *a = arg;
+	void *objs[20];
+	char byte = 0;
+
+	for (int i = 0; i < 20; i++)
+		objs[i] = kmm_cache_alloc(a->cache);
+	*a->kept = objs[0];
+	for (int i = 1; i < 20; i++)
+		kmm_cache_free(a->cache, objs[i]); /* onto this thread's private freelist */
+	CHECK(write(a->ready_fd, &byte, 1) == 1, "write: %s", strerror(errno));
+	CHECK(read(a->wait_fd, &byte, 1) == 1, "read: %s", strerror(errno));
+	return NULL;
+}
+
+static void test_fork_orphans(int nr_threads)
+{
+	struct kmm_cache *c = kmm_cache_create("test-orphans", 96, 16, 0, NULL);
+	pthread_t threads[16];
+	struct orphan_args args[16];
+	void *kept[16];
+	int ready[2], release[2], status;
+	pid_t pid;
+	char byte = 0;
+
+	CHECK(c != NULL && pipe(ready) == 0 && pipe(release) == 0, "setup: %s", strerror(errno));
+	for (int i = 0; i < nr_threads; i++) {
+		args[i] = (struct orphan_args){c, &kept[i], ready[1], release[0]};
+		pthread_create(&threads[i], NULL, hold_slab, &args[i]);
+	}
+	for (int i = 0; i < nr_threads; i++)
+		CHECK(read(ready[0], &byte, 1) == 1, "read: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		unsigned long live;
+
+		for (int round = 0; round < 3; round++) /* refills: the orphans are taken back */
+			for (int i = 0; i < 200; i++)
+				kmm_cache_free(c, kmm_cache_alloc(c));
+		for (int i = 0; i < nr_threads; i++)
+			kmm_cache_free(c, kept[i]);
+		live = kmem_cache_live_objects(as_cache(c));
+		if (live) {
+			fprintf(stderr,
+			        "fork child with %d orphaned threads: expected no object "
+			        "of test-orphans in use, got %lu\n",
+			        nr_threads, live);
+			_exit(1);
+		}
+		kmm_cache_destroy(c);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork child with %d orphaned threads failed: status %#x", nr_threads, status);
+	for (int i = 0; i < nr_threads; i++)
+		CHECK(write(release[1], &byte, 1) == 1, "write: %s", strerror(errno));
+	for (int i = 0; i < nr_threads; i++) {
+		pthread_join(threads[i], NULL);
+		kmm_cache_free(c, kept[i]);
+	}
+	CHECK_EQ(0, kmem_cache_live_objects(as_cache(c)));
+	kmm_cache_destroy(c);
+	close(ready[0]);
+	close(ready[1]);
+	close(release[0]);
+	close(release[1]);
+}
+
+/*
  * Full slabs are on no list; the first free into one puts it on the node's partial
  * list; empty slabs go back to the buddy allocator except SLAB_MIN_PARTIAL of them.
  */
@@ -123,7 +206,7 @@ static void test_partial_lists(void)
 {
 	struct kmm_cache *c = kmm_cache_create("test-partial", 256, 16, 0, NULL);
 	struct kmem_cache *s = as_cache(c);
-	struct kmem_cache_node *n = &s->node[0];
+	struct kmem_cache_node *n = get_node(s, 0);
 	unsigned long before = available_pages();
 	int per_slab = (int)s->objects, slabs = 10, total = per_slab * slabs;
 	void **objs = calloc((size_t)total, sizeof(void *));
@@ -169,9 +252,9 @@ static void test_thread_exit(void)
 
 	pthread_create(&t, NULL, alloc_and_exit, c);
 	pthread_join(t, NULL);
-	CHECK(s->node[0].nr_partial == 1 && s->node[0].nr_slabs == 1,
+	CHECK(get_node(s, 0)->nr_partial == 1 && get_node(s, 0)->nr_slabs == 1,
 	      "the exited thread's slab should be on the partial list: %lu partial, %lu slabs",
-	      s->node[0].nr_partial, s->node[0].nr_slabs);
+	      get_node(s, 0)->nr_partial, get_node(s, 0)->nr_slabs);
 	kmm_cache_destroy(c);
 }
 
@@ -589,6 +672,8 @@ int main(int argc, char **argv)
 	test_large_cache();
 	test_vrealloc_shrink_in_place();
 	test_lazy_vfree();
+	test_fork_orphans(2);
+	test_fork_orphans(12);
 	expect_abort("destroy",
 	             "kmm: kmm_cache_destroy(): cache test-busy still has 2 objects in use");
 	expect_abort("double", "kmm: kmm_kfree(): double free of 0x");
