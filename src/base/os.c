@@ -64,6 +64,13 @@ int os_random(void *buf, size_t len)
 	return syscall(SYS_getrandom, buf, len, GRND_NONBLOCK) == (long)len ? 0 : -1;
 }
 
+void *os_map_zeroes(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void *os_map(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

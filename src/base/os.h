@@ -60,6 +60,9 @@ int os_random(void *buf, size_t len);
 /* @size bytes of ordinary private memory for kmm's own metadata; NULL on failure. */
 void *os_map(size_t size);
 
+/* @size bytes that read as zero and cannot be written (no memory, no commit charge). */
+void *os_map_zeroes(size_t size);
+
 void os_unmap(void *addr, size_t size);
 
 /* Ask for transparent huge pages on a range (MADV_HUGEPAGE). */

@@ -127,7 +127,7 @@ static int plan_physical_layout(unsigned long total, size_t vmalloc_room)
 	kmm_max_pfn = total << PFN_SECTION_SHIFT;
 	mem_map = (struct page *)(kmm_phys_base + phys + LAYOUT_ALIGN);
 	kmm_layout_end = (char *)mem_map + map + LAYOUT_ALIGN;
-	return 0;
+	return sparse_init(total);
 }
 
 /*

@@ -142,6 +142,14 @@ enum section_state {
 };
 
 struct mem_section {
+	/*
+	 * Added to a pfn's descriptor offset, the descriptor (the kernel's
+	 * section_mem_map): mem_map while the section is online, else a page of zero
+	 * descriptors shared by every section that is not (nothing there is a slab or a
+	 * block), so free() may read the descriptor of any address in the physical range
+	 * before it knows the address is kmm's.
+	 */
+	uintptr_t section_mem_map;
 	uint8_t state; /* enum section_state; written under the zone's lock */
 	uint8_t nid;   /* the zone (node) whose span holds it; set at initialization */
 };
@@ -181,8 +189,29 @@ static __always_inline struct page *virt_to_page(const void *addr)
 /* The kernel's pfn_valid(): @pfn has a descriptor one may read (its section is online). */
 static __always_inline int pfn_valid(unsigned long pfn)
 {
+	/*
+	 * Relaxed: a block kmm handed out was published after its section came online, and
+	 * a section goes only when none of its blocks is allocated.
+	 */
 	return pfn < kmm_max_pfn && __atomic_load_n(&mem_section[pfn_to_section_nr(pfn)].state,
-	                                            __ATOMIC_ACQUIRE) == SECTION_ONLINE;
+	                                            __ATOMIC_RELAXED) == SECTION_ONLINE;
+}
+
+/* Whether @addr lies in kmm's physical range, online or not (below it, it wraps). */
+static __always_inline int virt_addr_in_range(const void *addr)
+{
+	return virt_to_pfn(addr) < kmm_max_pfn;
+}
+
+/*
+ * The descriptor of @pfn in the physical range: the real one if its section is online,
+ * else a zero one, which nobody may write.
+ */
+static __always_inline struct page *pfn_to_page_any(unsigned long pfn)
+{
+	return (struct page *)(__atomic_load_n(&mem_section[pfn_to_section_nr(pfn)].section_mem_map,
+	                                       __ATOMIC_RELAXED) +
+	                       pfn * sizeof(struct page));
 }
 
 /* Whether @addr lies in an online section of kmm's physical memory (below it, it wraps). */

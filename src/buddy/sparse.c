@@ -45,7 +45,7 @@ static char *section_frames(unsigned long nr)
 	return kmm_phys_base + (nr << SECTION_SIZE_BITS);
 }
 
-static struct page *section_mem_map(unsigned long nr)
+static struct page *section_descriptors(unsigned long nr)
 {
 	return pfn_to_page(nr << PFN_SECTION_SHIFT);
 }
@@ -57,9 +57,28 @@ static unsigned long zone_end_section(const struct zone *zone)
 	return pfn_to_section_nr(zone_end_pfn(zone));
 }
 
+static const struct page *zero_mem_map; /* PAGES_PER_SECTION zero descriptors, read-only */
+
 static void set_section_state(unsigned long nr, enum section_state state)
 {
+	uintptr_t map =
+	        state == SECTION_ONLINE
+	                ? (uintptr_t)mem_map
+	                : (uintptr_t)zero_mem_map - (nr << PFN_SECTION_SHIFT) * sizeof(struct page);
+
+	/* Off line, free() reads zeros before the descriptors are unmapped. */
+	__atomic_store_n(&mem_section[nr].section_mem_map, map, __ATOMIC_RELEASE);
 	__atomic_store_n(&mem_section[nr].state, (uint8_t)state, __ATOMIC_RELEASE);
+}
+
+int sparse_init(unsigned long nr_sections)
+{
+	zero_mem_map = os_map_zeroes(SECTION_MAP_BYTES);
+	if (!zero_mem_map)
+		return -1;
+	for (unsigned long nr = 0; nr < nr_sections; nr++)
+		set_section_state(nr, SECTION_ABSENT);
+	return 0;
 }
 
 /*
@@ -87,7 +106,7 @@ static int map_section(struct zone *zone, unsigned long nr)
 	}
 	if (err)
 		return err;
-	err = os_map_at(section_mem_map(nr), SECTION_MAP_BYTES);
+	err = os_map_at(section_descriptors(nr), SECTION_MAP_BYTES);
 	if (err) {
 		os_unmap(frames, SECTION_BYTES);
 		return err;
@@ -95,7 +114,8 @@ static int map_section(struct zone *zone, unsigned long nr)
 	/* Descriptors are node-local too, as the kernel allocates each node's memmap. */
 	if (zone->mempolicy >= 0) {
 		os_mbind(frames, SECTION_BYTES, zone->mempolicy, zone->phys_node);
-		os_mbind(section_mem_map(nr), SECTION_MAP_BYTES, zone->mempolicy, zone->phys_node);
+		os_mbind(section_descriptors(nr), SECTION_MAP_BYTES, zone->mempolicy,
+		         zone->phys_node);
 	}
 	return 0;
 }
@@ -189,7 +209,7 @@ unsigned long zone_remove_free_sections(struct zone *zone, bool given_back_only)
 		kmm_unlock(&zone->lock);
 		for (int i = 0; i < n; i++) {
 			os_unmap(section_frames(batch[i]), SECTION_BYTES);
-			os_unmap(section_mem_map(batch[i]), SECTION_MAP_BYTES);
+			os_unmap(section_descriptors(batch[i]), SECTION_MAP_BYTES);
 		}
 		kmm_lock(&zone->lock);
 		for (int i = 0; i < n; i++) {

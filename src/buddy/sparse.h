@@ -9,6 +9,9 @@
 
 #include "mmzone.h"
 
+/* Every section of the physical range absent; at initialization. 0, or -1. */
+int sparse_init(unsigned long nr_sections);
+
 /*
  * Hot-add section @nr of @zone's span (map it, bring it online): 0; -EEXIST when it is
  * not absent (now a hole, if another mapping holds its range); -ENOMEM when the address

@@ -88,7 +88,7 @@ static __noinline void free_slow(void *ptr)
 
 KMM_EXPORT void free(void *ptr)
 {
-	if (likely(virt_addr_valid(ptr))) {
+	if (likely(virt_addr_in_range(ptr))) {
 		/* Slabs of other orders (dedicated caches') take the slow path. */
 		struct page *slab = virt_to_kmalloc_slab(ptr);
 

@@ -375,7 +375,8 @@ static __always_inline struct page *slab_head(struct page *page)
  */
 static __always_inline struct page *virt_to_kmalloc_slab(const void *obj)
 {
-	struct page *head = pfn_to_page(virt_to_pfn(obj) & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
+	/* Any address of the range will do: an offline section's descriptors read as zero. */
+	struct page *head = pfn_to_page_any(virt_to_pfn(obj) & ~((1UL << KMALLOC_SLAB_ORDER) - 1));
 
 	return PageKmallocSlab(head) ? head : NULL;
 }

@@ -18,6 +18,12 @@
 
 static volatile sig_atomic_t in_child;
 static volatile sig_atomic_t forks, children;
+/*
+ * Set by each round of the loop, cleared by a fork: at most one fork a round, so a
+ * machine where fork takes longer than the timer's period does not spend all its time
+ * in the handler (signals pending on return) and leave unreaped children behind.
+ */
+static volatile sig_atomic_t round_done;
 
 static void on_alarm(int sig)
 {
@@ -25,8 +31,9 @@ static void on_alarm(int sig)
 	pid_t pid;
 
 	(void)sig;
-	if (in_child)
+	if (in_child || !round_done)
 		return;
+	round_done = 0;
 	pid = fork();
 	if (pid == 0) {
 		in_child = 1;
@@ -116,6 +123,7 @@ static void forking_process(void *arg)
 		sizes[i] = size;
 		live[i] = block;
 		*progress = forks;
+		round_done = 1;
 		if (children > 16)
 			reap(0);
 	}
