@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -43,6 +44,13 @@ static int map_at(void *addr, size_t size, int flags)
 int os_map_at(void *addr, size_t size)
 {
 	return map_at(addr, size, 0);
+}
+
+bool os_address_space_limited(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
 }
 
 int os_map_hugetlb_at(void *addr, size_t size)

@@ -40,6 +40,9 @@
  */
 int os_map_at(void *addr, size_t size);
 
+/* Whether the process has an address-space limit (RLIMIT_AS, ulimit -v). */
+bool os_address_space_limited(void);
+
 /*
  * The same from the hugetlb pool (MAP_HUGETLB, 2 MiB pages). Without MAP_NORESERVE the
  * kernel takes the pool reservation now, so this process's first touch of a page never

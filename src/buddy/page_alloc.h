@@ -90,6 +90,14 @@ void page_reporting_schedule(uint64_t when);
  */
 void drop_caches(void);
 
+/*
+ * The process has an address-space limit, so address space, not memory, is what runs
+ * out first: large blocks are then better mapped to their size (kmalloc.c). Read at
+ * start-up and each time a zone grows by a section, so a limit lowered later is seen
+ * within a section's worth of growth. Written under a zone's lock, read without one.
+ */
+extern bool address_space_limited KMM_HIDDEN;
+
 /* fork(): take every page allocator lock in rank order, then release or reset them. */
 void page_alloc_fork_prepare(void);
 void page_alloc_fork_parent(void);

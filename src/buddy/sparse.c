@@ -34,6 +34,7 @@
 
 #include "../base/options.h"
 #include "internal.h"
+#include "page_alloc.h"
 
 /* Sections removed per pass under the zone lock, before the unmaps. */
 #define REMOVE_BATCH 16
@@ -76,6 +77,7 @@ int sparse_init(unsigned long nr_sections)
 	zero_mem_map = os_map_zeroes(SECTION_MAP_BYTES);
 	if (!zero_mem_map)
 		return -1;
+	address_space_limited = os_address_space_limited();
 	for (unsigned long nr = 0; nr < nr_sections; nr++)
 		set_section_state(nr, SECTION_ABSENT);
 	return 0;
@@ -132,12 +134,15 @@ static void online_section(struct zone *zone, unsigned long nr)
 		__free_one_page(pfn_to_page(pfn + i), pfn + i, zone, MAX_PAGE_ORDER, 0, true);
 }
 
+bool address_space_limited;
+
 int sparse_add_section(struct zone *zone, unsigned long nr)
 {
 	int err;
 
 	if (mem_section[nr].state != SECTION_ABSENT)
 		return -EEXIST;
+	WRITE_ONCE(address_space_limited, os_address_space_limited());
 	err = map_section(zone, nr);
 	if (err == -EEXIST) {
 		set_section_state(nr, SECTION_HOLE);

@@ -166,15 +166,32 @@ void kmalloc_reclaim(void)
 	drop_caches();
 }
 
+/*
+ * The kernel's kvmalloc choice, made on address space: under an address-space limit, a
+ * block of at least this many pages that is not a power of two is a vmalloc area mapped
+ * to its size rather than a buddy block rounded up to one (a 600 KiB block would hold
+ * 1 MiB of the limit), as glibc maps blocks from its mmap threshold of 128 KiB on.
+ */
+#define KVMALLOC_MIN_PAGES 32
+
+static bool kvmalloc_maps_exactly(size_t need)
+{
+	size_t pages = ALIGN_UP(need, PAGE_SIZE) >> PAGE_SHIFT;
+
+	return READ_ONCE(address_space_limited) && pages >= KVMALLOC_MIN_PAGES &&
+	       (pages & (pages - 1)) != 0;
+}
+
 static void *__kmalloc_large(size_t size, size_t align)
 {
-	unsigned int order = get_order(size > align ? size : align);
+	size_t need = size > align ? size : align;
+	unsigned int order = get_order(need);
 
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (order > MAX_PAGE_ORDER)
+	if (order > MAX_PAGE_ORDER || kvmalloc_maps_exactly(need))
 		return vmalloc_aligned(size, align);
 	if (unlikely(!kmm_ensure_init())) {
 		errno = ENOMEM;
@@ -215,7 +232,7 @@ static void *kmalloc_large_to_grow(size_t size)
 
 	if (order < KREALLOC_ROOM_ORDER)
 		return kmalloc_large(size, PAGE_SIZE);
-	if (order > MAX_PAGE_ORDER)
+	if (order > MAX_PAGE_ORDER || kvmalloc_maps_exactly(size))
 		return vmalloc_aligned(size, PAGE_SIZE);
 	return large_kmalloc_block(alloc_pages_to_grow(order, numa_node_id()));
 }

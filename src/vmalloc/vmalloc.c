@@ -7,6 +7,12 @@
  * never empty: it spans at least a page, so it owns the chunk it is found by, and a
  * size of 0 means no area.
  *
+ * An area maps exactly its size, as the kernel's vmalloc maps the pages asked for: the
+ * rest of its last chunk stays claimed but unmapped, so an area of 600 KiB costs 600 KiB
+ * of address space, not 2 MiB, which is what lets mid-sized blocks come here under an
+ * address-space limit (kmalloc.c). Nothing is unmapped past an area's size, since
+ * another mapping of the process may have landed in that unmapped tail.
+ *
  * Chunks that another mapping of the process turns out to hold (mmap says EEXIST) stay
  * claimed for good, with no area: holes, as sparse.c keeps sections.
  *
@@ -34,7 +40,7 @@
 #define VMAP_CHUNK_SIZE  (1UL << VMAP_CHUNK_SHIFT)
 
 struct vmap_area {
-	size_t size;           /* bytes the owner asked for, rounded to pages */
+	size_t size;           /* bytes the owner asked for, rounded to pages: all mapped */
 	unsigned long chunks;  /* chunks the area spans */
 	bool zeroed;           /* never written since it was mapped */
 	uint64_t freed_at_ms;  /* lazily freed: when */
@@ -138,19 +144,17 @@ static unsigned long addr_chunk(const void *addr)
 	return (unsigned long)(((uintptr_t)addr - (uintptr_t)vmalloc_start) >> VMAP_CHUNK_SHIFT);
 }
 
-/* Map claimed chunks: 0; -EEXIST when another mapping holds some (they stay claimed). */
-static int map_chunks(unsigned long first, unsigned long n)
+/*
+ * Map @bytes (whole pages) of claimed chunks from @addr: 0; -EEXIST when another
+ * mapping holds some (the chunks stay claimed).
+ */
+static int map_range(char *addr, size_t bytes)
 {
-	int err = os_map_at(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
+	int err = os_map_at(addr, bytes);
 
 	if (!err)
-		os_advise_hugepage(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
+		os_advise_hugepage(addr, bytes);
 	return err;
-}
-
-static void unmap_chunks(unsigned long first, unsigned long n)
-{
-	os_unmap(chunk_addr(first), n << VMAP_CHUNK_SHIFT);
 }
 
 static long claim_chunks(unsigned long n, size_t align)
@@ -173,9 +177,9 @@ static void unclaim_chunks(unsigned long first, unsigned long n)
 }
 
 /*
- * Take a lazily freed area of @chunks to twice that, starting on @align, off the purge
- * list: the newest first, its pages most likely still in cache. Chunks past @chunks go
- * back. Returns its first chunk, or -1.
+ * Take a lazily freed area of at least @size and at most twice @chunks, starting on
+ * @align, off the purge list: the newest first, its pages most likely still in cache.
+ * Pages past @size and chunks past @chunks go back. Returns its first chunk, or -1.
  */
 static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 {
@@ -185,11 +189,11 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 	kmm_lock(&vmap_area_lock);
 	list_for_each_entry(va, &vmap_purge_list, lazy) {
 		first = (unsigned long)(va - vmap_area_storage);
-		if (va->chunks >= chunks && va->chunks <= 2 * chunks &&
+		if (va->size >= size && va->chunks <= 2 * chunks &&
 		    IS_ALIGNED((uintptr_t)chunk_addr(first), align)) {
 			found = va;
 			list_del(&va->lazy);
-			vmap_lazy_bytes -= va->chunks << VMAP_CHUNK_SHIFT;
+			vmap_lazy_bytes -= va->size;
 			break;
 		}
 	}
@@ -197,8 +201,9 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 	if (!found)
 		return -1;
 	first = (unsigned long)(found - vmap_area_storage);
+	if (found->size > size)
+		os_unmap(chunk_addr(first) + size, found->size - size);
 	if (found->chunks > chunks) {
-		unmap_chunks(first + chunks, found->chunks - chunks);
 		unclaim_chunks(first + chunks, found->chunks - chunks);
 		found->chunks = chunks;
 	}
@@ -208,10 +213,10 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 }
 
 /*
- * Claim and map @chunks on @align: first fit, past holes. -1 when the window has no room
- * or the address space limit refuses the mapping.
+ * Claim @chunks on @align and map their first @size bytes: first fit, past holes. -1
+ * when the window has no room or the address space limit refuses the mapping.
  */
-static long map_new_area(unsigned long chunks, size_t align)
+static long map_new_area(unsigned long chunks, size_t align, size_t size)
 {
 	for (;;) {
 		long first = claim_chunks(chunks, align);
@@ -223,11 +228,11 @@ static long map_new_area(unsigned long chunks, size_t align)
 		}
 		if (first < 0)
 			return -1;
-		err = map_chunks((unsigned long)first, chunks);
+		err = map_range(chunk_addr((unsigned long)first), size);
 		if (err == -ENOMEM) {
 			/* Address space held by lazily freed areas and free sections. */
 			drop_caches();
-			err = map_chunks((unsigned long)first, chunks);
+			err = map_range(chunk_addr((unsigned long)first), size);
 		}
 		if (!err)
 			return first;
@@ -258,7 +263,7 @@ void *vmalloc_aligned(size_t size, size_t align)
 		va = &vmap_area_storage[first];
 		goto publish;
 	}
-	first = map_new_area(chunks, align);
+	first = map_new_area(chunks, align, size);
 	if (first < 0) {
 		errno = ENOMEM;
 		return NULL;
@@ -280,10 +285,9 @@ static void purge_vmap_area(struct vmap_area *va)
 {
 	unsigned long first = (unsigned long)(va - vmap_area_storage);
 
-	unmap_chunks(first, va->chunks);
+	os_unmap(chunk_addr(first), va->size);
 	__atomic_add_fetch(&vmalloc_events.nr_purged, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&vmalloc_events.pages_purged,
-	                   va->chunks << (VMAP_CHUNK_SHIFT - PAGE_SHIFT), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&vmalloc_events.pages_purged, va->size >> PAGE_SHIFT, __ATOMIC_RELAXED);
 	unclaim_chunks(first, va->chunks);
 }
 
@@ -305,7 +309,7 @@ static uint64_t purge_vmap_areas(uint64_t now, bool force)
 		va = list_entry(pos, struct vmap_area, lazy);
 		if (force || now - va->freed_at_ms >= decay || vmap_lazy_bytes > VMAP_LAZY_MAX) {
 			list_move_tail(&va->lazy, &purge);
-			vmap_lazy_bytes -= va->chunks << VMAP_CHUNK_SHIFT;
+			vmap_lazy_bytes -= va->size;
 		} else if (va->freed_at_ms + decay < next) {
 			next = va->freed_at_ms + decay;
 		}
@@ -358,7 +362,7 @@ void vfree_caller(const void *addr, const char *caller)
 		chunk_area[addr_chunk(addr)] = NULL;
 		va->freed_at_ms = now;
 		list_add(&va->lazy, &vmap_purge_list);
-		vmap_lazy_bytes += va->chunks << VMAP_CHUNK_SHIFT;
+		vmap_lazy_bytes += va->size;
 		vmalloc_events.nr_vfree++;
 	}
 	over = vmap_lazy_bytes > VMAP_LAZY_MAX;
@@ -376,13 +380,14 @@ void vmalloc_purge_all(void)
 	purge_vmap_areas(os_now_ms(), true);
 }
 
-/* Shrink: the chunks past the new end are unmapped. */
+/* Shrink: the pages past the new end are unmapped, the chunks past it given back. */
 static void *vshrink(struct vmap_area *va, void *addr, size_t size, unsigned long chunks)
 {
 	unsigned long first = addr_chunk(addr);
 
+	if (size < va->size)
+		os_unmap((char *)addr + size, va->size - size);
 	if (chunks < va->chunks) {
-		unmap_chunks(first + chunks, va->chunks - chunks);
 		unclaim_chunks(first + chunks, va->chunks - chunks);
 		va->chunks = chunks;
 	}
@@ -390,10 +395,10 @@ static void *vshrink(struct vmap_area *va, void *addr, size_t size, unsigned lon
 	return addr;
 }
 
-/* Grow into the chunks right after the area, if they are free. */
-static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned long chunks)
+/* Grow to @size in place: over the rest of the last chunk and the free chunks after it. */
+static bool vgrow_in_place(struct vmap_area *va, void *addr, size_t size, unsigned long chunks)
 {
-	unsigned long extra = chunks - va->chunks, tail = first + va->chunks;
+	unsigned long extra = chunks - va->chunks, tail = addr_chunk(addr) + va->chunks;
 	bool ok = true;
 
 	kmm_lock(&vmap_area_lock);
@@ -404,7 +409,7 @@ static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned l
 	kmm_unlock(&vmap_area_lock);
 	if (!ok)
 		return false;
-	if (map_chunks(tail, extra) != 0) {
+	if (map_range((char *)addr + va->size, size - va->size) != 0) {
 		unclaim_chunks(tail, extra);
 		return false;
 	}
@@ -413,18 +418,25 @@ static bool vgrow_in_place(struct vmap_area *va, unsigned long first, unsigned l
 }
 
 /* Move the area's pages to a larger run of chunks, without copying them. */
-static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
+static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned long chunks)
 {
 	unsigned long first = addr_chunk(addr);
 	long to = claim_chunks(chunks, VMAP_CHUNK_SIZE);
 	struct vmap_area *moved;
+	char *dest;
+	int err;
 
 	if (to < 0)
 		return NULL;
-	/* Map all of the new place first: once the pages have moved, nothing may fail. */
-	if (map_chunks((unsigned long)to, chunks) != 0 ||
-	    os_move(addr, va->chunks << VMAP_CHUNK_SHIFT, chunk_addr((unsigned long)to)) != 0) {
-		unmap_chunks((unsigned long)to, chunks);
+	dest = chunk_addr((unsigned long)to);
+	/*
+	 * Map all of the new place first, so that the move replaces kmm's own mapping and
+	 * never another one that landed there: once the pages have moved, nothing may fail.
+	 */
+	err = map_range(dest, size);
+	if (err || os_move(addr, va->size, dest) != 0) {
+		if (!err)
+			os_unmap(dest, size);
 		unclaim_chunks((unsigned long)to, chunks);
 		return NULL;
 	}
@@ -435,9 +447,9 @@ static void *vgrow_move(struct vmap_area *va, void *addr, unsigned long chunks)
 	chunk_area[first] = NULL;
 	chunk_area[to] = moved;
 	kmm_unlock(&vmap_area_lock);
-	unmap_chunks(first, va->chunks);
+	os_unmap(addr, va->size);
 	unclaim_chunks(first, va->chunks);
-	return chunk_addr((unsigned long)to);
+	return dest;
 }
 
 void *vrealloc(void *addr, size_t size)
@@ -456,8 +468,8 @@ void *vrealloc(void *addr, size_t size)
 	chunks = ALIGN_UP(size, VMAP_CHUNK_SIZE) >> VMAP_CHUNK_SHIFT;
 	if (size <= va->size)
 		return vshrink(va, addr, size, chunks);
-	if (chunks > va->chunks && !vgrow_in_place(va, addr_chunk(addr), chunks)) {
-		result = vgrow_move(va, addr, chunks);
+	if (!vgrow_in_place(va, addr, size, chunks)) {
+		result = vgrow_move(va, addr, size, chunks);
 		if (!result) {
 			/* No mremap (an old kernel, say): a new area and a copy, as any realloc. */
 			result = vmalloc_aligned(size, VMAP_CHUNK_SIZE);

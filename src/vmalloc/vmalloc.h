@@ -1,18 +1,19 @@
 /*
  * The vmalloc area (the kernel's mm/vmalloc.c): allocations above the largest buddy
- * block, in a window of address space of their own.
+ * block, and mid-sized ones under an address-space limit, in a window of address space
+ * of their own.
  *
- * An area is a run of 2 MiB chunks of the window (vmap_area), mapped on allocation and
- * unmapped when it is purged; the window itself is a range kmm chose beside its
- * physical address space (mm_init.c) and does not reserve, so an area costs address
- * space only while it exists. The kernel maps physical frames at a second, contiguous
- * virtual address; userspace cannot map one private anonymous page at two addresses
- * without shared memory, which would break fork's copy-on-write (DESIGN rule 1), so an
- * area's memory is its own mapping and takes no frames from the zones: frames taken
- * as accounting would hold address space of their own, and a program under ulimit -v
- * would get only half of its limit in large blocks. Growing an area extends it in place
- * when the chunks after it are free, and otherwise moves its pages with mremap: never
- * a copy.
+ * An area is a run of 2 MiB chunks of the window (vmap_area) whose first size bytes are
+ * mapped on allocation and unmapped when it is purged; the window itself is a range kmm
+ * chose beside its physical address space (mm_init.c) and does not reserve, so an area
+ * costs its size in address space, and only while it exists. The kernel maps physical
+ * frames at a second, contiguous virtual address; userspace cannot map one private
+ * anonymous page at two addresses without shared memory, which would break fork's
+ * copy-on-write (DESIGN rule 1), so an area's memory is its own mapping and takes no
+ * frames from the zones: frames taken as accounting would hold address space of their
+ * own, and a program under ulimit -v would get only half of its limit in large blocks.
+ * Growing an area extends it in place when the rest of its last chunk and the chunks
+ * after it are free, and otherwise moves its pages with mremap: never a copy.
  */
 #ifndef KMM_VMALLOC_VMALLOC_H
 #define KMM_VMALLOC_VMALLOC_H

@@ -7,13 +7,13 @@
  *  - the total it gets in chunks of 4 KiB to 1 MiB,
  *  - the total in chunks again after it took and freed as many 16 MiB blocks as it could
  *    (memory freed in one size must serve another),
- * kmm's largest malloc must reach 90 % of glibc's, and after the 16 MiB blocks are
- * freed it must get 95 % of its own first total in chunks again. Its first total in
- * chunks is printed beside glibc's: buddy blocks round a chunk up to a power of two, so
- * it stays short of glibc's (docs/page-allocator.md). Then a program that lowers its
- * limit after start-up to 512 MiB (a trivial program uses a few) must still create
- * threads, mmap and allocate. Run under LD_PRELOAD=libkmm.so; the glibc figures come from the same
- * program started without it.
+ * kmm's largest malloc and its total in chunks must reach 90 % of glibc's, and after the
+ * 16 MiB blocks are freed it must get 95 % of its own first total in chunks again. A
+ * program that lowers its limit after start-up to 512 MiB (a trivial program uses a few)
+ * must still create threads, mmap and allocate, and one that lowers it to 256 MiB above
+ * what it has mapped must get 90 % of glibc's total in chunks under the same headroom.
+ * Run under LD_PRELOAD=libkmm.so; the glibc figures come from the same program started
+ * without it.
  */
 #include "preload_test.h"
 
@@ -88,19 +88,39 @@ static int measure(void)
 	return 0;
 }
 
+/*
+ * The child, started without a limit: once it has allocated, it lowers the limit to
+ * @headroom above its VmSize and prints its total in chunks.
+ */
+static int measure_lowered(size_t headroom)
+{
+	void *warm = malloc(64 << 10);
+	struct rlimit rl;
+
+	free(warm);
+	rl.rlim_cur = rl.rlim_max = (size_t)proc_status_kb("VmSize:") * 1024 + headroom;
+	if (setrlimit(RLIMIT_AS, &rl) != 0)
+		return 1;
+	printf("%zu\n", total_in_chunks(3));
+	return 0;
+}
+
 struct figures {
 	size_t largest, total, after;
 	int calloc_ok;
 };
 
-/* Run this program's "measure" under @limit, with kmm when @preload, else glibc. */
-static struct figures run_measure(size_t limit, const char *preload)
+/*
+ * Run this program in @mode ("measure" under @limit; "lowered", which lowers its own
+ * limit to @limit above its size) with kmm when @preload, else glibc; its output in @out.
+ */
+static void run_mode(const char *mode, size_t limit, const char *preload, char *out, size_t len)
 {
-	struct figures f = {0};
-	char out[4096];
+	char arg[32];
 	int pipefd[2], status;
 	pid_t pid;
 
+	snprintf(arg, sizeof(arg), "%zu", limit);
 	CHECK(pipe(pipefd) == 0, "pipe: %s", strerror(errno));
 	pid = fork();
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
@@ -115,17 +135,27 @@ static struct figures run_measure(size_t limit, const char *preload)
 		dup2(pipefd[1], STDERR_FILENO);
 		close(pipefd[0]);
 		close(pipefd[1]);
-		setrlimit(RLIMIT_AS, &rl);
-		execl("/proc/self/exe", "address_limit", "measure", (char *)NULL);
+		if (strcmp(mode, "measure") == 0)
+			setrlimit(RLIMIT_AS, &rl);
+		execl("/proc/self/exe", "address_limit", mode, arg, (char *)NULL);
 		_exit(127);
 	}
 	close(pipefd[1]);
-	status = collect_child(pipefd[0], pid, out, sizeof(out));
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	              sscanf(out, "%zu %zu %zu %d", &f.largest, &f.total, &f.after, &f.calloc_ok) ==
-	                      4,
-	      "measuring under a %zu MiB limit (%s): status %#x, output: %s", limit / MiB,
+	status = collect_child(pipefd[0], pid, out, len);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "%s with a %zu MiB limit (%s): status %#x, output: %s", mode, limit / MiB,
 	      preload ? "kmm" : "glibc", status, out);
+}
+
+static struct figures run_measure(size_t limit, const char *preload)
+{
+	struct figures f = {0};
+	char out[4096];
+
+	run_mode("measure", limit, preload, out, sizeof(out));
+	CHECK(sscanf(out, "%zu %zu %zu %d", &f.largest, &f.total, &f.after, &f.calloc_ok) == 4,
+	      "measuring under a %zu MiB limit (%s): output: %s", limit / MiB,
+	      preload ? "kmm" : "glibc", out);
 	return f;
 }
 
@@ -146,6 +176,7 @@ static void compare_at(size_t limit, const char *kmm_path)
 	       limit / MiB, g.largest / MiB, k.largest / MiB, g.total / MiB, k.total / MiB,
 	       g.after / MiB, k.after / MiB);
 	check_ratio("the largest malloc", limit, k.largest, g.largest);
+	check_ratio("the total in 4 KiB-1 MiB chunks", limit, k.total, g.total);
 	CHECK(k.after * 100 >= k.total * 95,
 	      "under ulimit -v %zu MiB: after 16 MiB blocks were freed, expected kmm to get 95%% "
 	      "of its first %zu MiB in chunks again, got %zu MiB",
@@ -164,6 +195,25 @@ static void *thread_allocates(void *arg)
 	if (p)
 		memset(p, 1, MiB);
 	return p;
+}
+
+/* Totals in chunks once the limit is lowered to @headroom above what is mapped. */
+static void compare_lowered(size_t headroom, const char *kmm_path)
+{
+	size_t g = 0, k = 0;
+	char out[4096];
+
+	run_mode("lowered", headroom, NULL, out, sizeof(out));
+	CHECK(sscanf(out, "%zu", &g) == 1, "lowered (glibc): output: %s", out);
+	run_mode("lowered", headroom, kmm_path, out, sizeof(out));
+	CHECK(sscanf(out, "%zu", &k) == 1, "lowered (kmm): output: %s", out);
+	printf("RLIMIT_AS lowered to %zu MiB above VmSize: 4 KiB-1 MiB chunks glibc %4zu kmm "
+	       "%4zu MiB\n",
+	       headroom / MiB, g / MiB, k / MiB);
+	CHECK(k * 10 >= g * 9,
+	      "with RLIMIT_AS lowered to %zu MiB above VmSize after start-up: expected kmm's "
+	      "total in chunks to reach 90%% of glibc's %zu MiB, got %zu MiB",
+	      headroom / MiB, g / MiB, k / MiB);
 }
 
 /* The limit lowered after start-up to 512 MiB, as test harnesses and daemons do. */
@@ -201,6 +251,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "measure") == 0)
 		return measure();
+	if (argc > 2 && strcmp(argv[1], "lowered") == 0)
+		return measure_lowered(strtoul(argv[2], NULL, 10));
 	status = run_in_child(lowered_after_start, NULL, out, sizeof(out));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "RLIMIT_AS lowered after start-up: status %#x, output:\n%s", status, out);
@@ -211,5 +263,6 @@ int main(int argc, char **argv)
 	}
 	compare_at(256 * MiB, kmm_path);
 	compare_at(1024 * MiB, kmm_path);
+	compare_lowered(256 * MiB, kmm_path);
 	return 0;
 }

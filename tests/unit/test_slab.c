@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "slab/kmalloc.h"
@@ -577,6 +578,74 @@ static void test_vrealloc_shrink_in_place(void)
 	kmm_kfree(q);
 }
 
+static bool mapped(const void *addr, size_t len)
+{
+	unsigned char vec[512]; /* 2 MiB of pages */
+
+	return len <= sizeof(vec) << 12 && mincore((void *)addr, len, vec) == 0;
+}
+
+static void check_mapped_to(const unsigned char *area, size_t size, const char *step)
+{
+	CHECK(mapped(area, size) && !mapped(area + size, 4096),
+	      "%s: expected the area at %p to map its %zu bytes and not the page after them", step,
+	      (const void *)area, size);
+}
+
+/*
+ * A vmalloc area maps its size and no more, as it grows and shrinks in place, and never
+ * touches a mapping that landed in the unmapped rest of its last chunk.
+ */
+static void test_vmalloc_maps_its_size(void)
+{
+	size_t size = (600 << 10) + 1, pages = 151 << 12;
+	unsigned char *a, *b, *foreign;
+	long vm;
+
+	vmalloc_purge_all();
+	vm = proc_status_kb("VmSize:");
+	a = kmm_vmalloc(size);
+	CHECK(a != NULL, "kmm_vmalloc(600 KiB + 1): %s", strerror(errno));
+	CHECK(proc_status_kb("VmSize:") - vm == (long)(pages >> 10),
+	      "a vmalloc area of 600 KiB + 1: expected VmSize to grow by %zu kB, got %ld kB",
+	      pages >> 10, proc_status_kb("VmSize:") - vm);
+	check_mapped_to(a, pages, "vmalloc");
+	fill_pattern(a, 0, size);
+	b = vrealloc(a, 1536 << 10);
+	CHECK(b == a, "growing to 1.5 MiB within the chunk: expected %p, got %p", (void *)a,
+	      (void *)b);
+	check_mapped_to(a, 1536 << 10, "grown in place");
+	check_pattern(a, size, "grown in place");
+	b = vrealloc(a, 300 << 10);
+	CHECK(b == a, "shrinking to 300 KiB: expected %p, got %p", (void *)a, (void *)b);
+	check_mapped_to(a, 300 << 10, "shrunk");
+	check_pattern(a, 300 << 10, "shrunk");
+
+	foreign = mmap(a + (1 << 20), 4096, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK(foreign == a + (1 << 20), "mmap in the area's unmapped tail: %s", strerror(errno));
+	*foreign = 42;
+	b = vrealloc(a, 1536 << 10);
+	CHECK(b != NULL && b != a,
+	      "growing over another mapping: expected the area to move from %p, got %p", (void *)a,
+	      (void *)b);
+	check_pattern(b, 300 << 10, "moved past another mapping");
+	kmm_vfree(b);
+	vmalloc_purge_all();
+	CHECK(mapped(foreign, 4096) && *foreign == 42,
+	      "the mapping in the area's tail was changed by the move or the purge");
+	munmap(foreign, 4096);
+
+	/* A lazily freed area that serves a smaller block keeps only the block mapped. */
+	a = kmm_vmalloc(1 << 20);
+	kmm_vfree(a);
+	b = kmm_vmalloc(200 << 10);
+	CHECK(b == a, "expected the lazily freed area %p back, got %p", (void *)a, (void *)b);
+	check_mapped_to(b, 200 << 10, "reused for a smaller block");
+	kmm_vfree(b);
+	vmalloc_purge_all();
+}
+
 static long minor_faults(void)
 {
 	struct rusage ru;
@@ -672,6 +741,7 @@ int main(int argc, char **argv)
 	test_large_cache();
 	test_vrealloc_shrink_in_place();
 	test_lazy_vfree();
+	test_vmalloc_maps_its_size();
 	test_fork_orphans(2);
 	test_fork_orphans(12);
 	expect_abort("destroy",
