@@ -109,7 +109,7 @@ static int kmm_init(void)
 	if (vmalloc_init() != 0)
 		kmm_printk("cannot reserve a vmalloc area; allocations above 4 MiB fail with "
 		           "ENOMEM");
-	if (kmalloc_init() != 0 || slab_init() != 0) {
+	if (slab_init() != 0 || kmalloc_init() != 0) {
 		kmm_printk("cannot set up the kmalloc caches; allocations fail with ENOMEM");
 		return KMM_FAILED;
 	}

@@ -5,6 +5,31 @@
 
 #include "os.h"
 
+#define FORK_LOCK_CHUNK (64UL << 10)
+#define FORK_LOCK_SIZE  64 /* a cache line: locks of different CPUs and caches share none */
+
+bool fork_locks_wiped = true;
+static char *fork_lock_next, *fork_lock_end;
+
+kmm_lock_t *fork_lock_alloc(void)
+{
+	kmm_lock_t *lock;
+
+	if (fork_lock_next == fork_lock_end) {
+		fork_lock_next = os_map(FORK_LOCK_CHUNK);
+		if (!fork_lock_next) {
+			fork_lock_end = NULL;
+			return NULL;
+		}
+		fork_lock_end = fork_lock_next + FORK_LOCK_CHUNK;
+		if (os_advise_wipeonfork(fork_lock_next, FORK_LOCK_CHUNK) != 0)
+			fork_locks_wiped = false;
+	}
+	lock = (kmm_lock_t *)fork_lock_next;
+	fork_lock_next += FORK_LOCK_SIZE;
+	return lock;
+}
+
 /* A short spin first: zone and pcp critical sections are a few hundred nanoseconds. */
 #define LOCK_SPINS 64
 

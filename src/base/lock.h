@@ -69,4 +69,21 @@ static inline void kmm_lock_reinit(kmm_lock_t *lock)
 	__atomic_store_n(&lock->state, 0, __ATOMIC_RELAXED);
 }
 
+/*
+ * The locks fork takes, a cache line each, in memory that a fork child gets zeroed
+ * (MADV_WIPEONFORK): zero is unlocked, so the child's handler writes none of them, and
+ * fork does not write-protect those pages in the parent, so its unlocks after fork
+ * fault nowhere. Anywhere else each page holding such a lock word would be copied on
+ * write twice per fork, once by the parent's unlock and once by the child's reset.
+ * Taken at initialization only (the allocation is not thread-safe); NULL when no
+ * memory can be mapped.
+ */
+kmm_lock_t *fork_lock_alloc(void);
+
+/*
+ * Whether every lock from fork_lock_alloc() is zeroed in a fork child; when the
+ * kernel refused MADV_WIPEONFORK, the child handlers reset them with kmm_lock_reinit().
+ */
+extern bool fork_locks_wiped KMM_HIDDEN;
+
 #endif /* KMM_BASE_LOCK_H */

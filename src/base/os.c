@@ -96,6 +96,11 @@ int os_advise_hugepage(void *addr, size_t size)
 	return madvise(addr, size, MADV_HUGEPAGE);
 }
 
+int os_advise_wipeonfork(void *addr, size_t size)
+{
+	return madvise(addr, size, MADV_WIPEONFORK);
+}
+
 int os_release(void *addr, size_t size)
 {
 	return madvise(addr, size, MADV_DONTNEED);

@@ -71,6 +71,9 @@ void os_unmap(void *addr, size_t size);
 /* Ask for transparent huge pages on a range (MADV_HUGEPAGE). */
 int os_advise_hugepage(void *addr, size_t size);
 
+/* Have a fork child get zeros for a range of private anonymous memory (MADV_WIPEONFORK). */
+int os_advise_wipeonfork(void *addr, size_t size);
+
 /* Give the physical pages of a range back to the OS; it reads back as zeros. */
 int os_release(void *addr, size_t size);
 

@@ -60,6 +60,7 @@ unsigned long page_reporting_process(struct zone *zone, bool force);
 void page_reporting_run(uint64_t now);
 
 /* fork(): the runner lock is outermost of all (see mmzone.h). */
+int page_reporting_init(void); /* at initialization: 0, or -1 */
 void page_reporting_fork_prepare(void);
 void page_reporting_fork_parent(void);
 void page_reporting_fork_child(void);

@@ -188,6 +188,25 @@ static int zone_batchsize(const struct zone *zone)
 	return (int)((1UL << (63 - __builtin_clzl(batch))) - 1);
 }
 
+/* The zones' and their per-CPU lists' locks: fork takes them all (lock.h). */
+static int alloc_zone_locks(void)
+{
+	struct zone *zone;
+
+	for_each_zone(zone, nid) {
+		zone->lock = fork_lock_alloc();
+		zone->report_lock = fork_lock_alloc();
+		if (!zone->lock || !zone->report_lock)
+			return -1;
+		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++) {
+			zone->per_cpu_pageset[cpu].lock = fork_lock_alloc();
+			if (!zone->per_cpu_pageset[cpu].lock)
+				return -1;
+		}
+	}
+	return 0;
+}
+
 static int setup_pagesets(void)
 {
 	size_t per_zone = nr_cpu_ids * sizeof(struct per_cpu_pages);
@@ -325,7 +344,7 @@ int mm_init(void)
 		pfn += sections[nid] << PFN_SECTION_SHIFT;
 		nr_online_nodes++;
 	}
-	if (setup_pagesets() != 0)
+	if (setup_pagesets() != 0 || alloc_zone_locks() != 0 || page_reporting_init() != 0)
 		return -1;
 	for_each_zone(zone, nid)
 		build_zonelist(zone);

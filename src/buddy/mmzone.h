@@ -80,8 +80,8 @@ struct page_alloc_events {
  * the allocation path just tries it and falls back to the zone when it is busy.
  */
 struct per_cpu_pages {
-	kmm_lock_t lock;
-	int count; /* pages on all lists; guarded by lock */
+	kmm_lock_t *lock; /* fork_lock_alloc() */
+	int count;        /* pages on all lists; guarded by lock */
 	int high;
 	int batch;
 	unsigned int ticks; /* operations, to poll page reporting; guarded by lock */
@@ -119,11 +119,11 @@ struct zone {
 	unsigned long numa_foreign;
 
 	/* Serializes page reporting, which drops zone->lock around madvise. */
-	kmm_lock_t report_lock ____cacheline_aligned;
+	kmm_lock_t *report_lock; /* fork_lock_alloc(), as lock */
 
-	kmm_lock_t lock ____cacheline_aligned;
+	kmm_lock_t *lock;
 	/* Everything below is guarded by lock. */
-	struct free_area free_area[NR_PAGE_ORDERS];
+	struct free_area free_area[NR_PAGE_ORDERS] ____cacheline_aligned;
 	unsigned long nr_free_pages;     /* pages in free_area, the kernel's NR_FREE_PAGES */
 	unsigned long nr_reported_pages; /* of those, given back to the OS */
 	unsigned long present_pages;     /* in online sections; read without the lock too */

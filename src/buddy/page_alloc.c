@@ -161,7 +161,7 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
 {
 	int i;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	for (i = 0; i < count; i++) {
 		struct page *page = __rmqueue(zone, order);
 
@@ -174,7 +174,7 @@ static int rmqueue_bulk(struct zone *zone, unsigned int order, int count, struct
 		zone->events.pcp_refill++;
 		zone->events.pgalloc[order]++;
 	}
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	transit_add(zone, (long)i << order);
 	return i;
 }
@@ -215,7 +215,7 @@ static void __free_pages_bulk(struct zone *zone, struct list_head *pages, uint64
 	struct page *page, *tmp;
 	long freed = 0;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	list_for_each_entry_safe(page, tmp, pages, buddy_list) {
 		list_del(&page->buddy_list);
 		freed += 1L << page->order;
@@ -224,7 +224,7 @@ static void __free_pages_bulk(struct zone *zone, struct list_head *pages, uint64
 	transit_add(zone, -freed);
 	if (zone->next_report_ms == NO_REPORT_PENDING)
 		zone_set_report_deadline(zone, now + (uint64_t)kmm_option(OPT_DECAY_MS));
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 }
 
 static void free_pages_bulk(struct zone *zone, struct list_head *pages)
@@ -256,10 +256,10 @@ static __noinline struct page *pcp_refill(struct zone *zone, struct per_cpu_page
 	page = list_first_entry(&pages, struct page, buddy_list);
 	list_del(&page->buddy_list);
 	if (got > 1) {
-		kmm_lock(&pcp->lock);
+		kmm_lock(pcp->lock);
 		list_splice(&pages, &pcp->lists[order]);
 		pcp->count += (got - 1) << order;
-		kmm_unlock(&pcp->lock);
+		kmm_unlock(pcp->lock);
 	}
 	transit_add(zone, -((long)got << order));
 	page_reporting_poll(os_now_ms());
@@ -273,10 +273,10 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	struct page *page;
 	bool poll;
 
-	if (unlikely(!kmm_trylock(&pcp->lock)))
+	if (unlikely(!kmm_trylock(pcp->lock)))
 		return NULL;
 	if (unlikely(list_empty(list))) {
-		kmm_unlock(&pcp->lock);
+		kmm_unlock(pcp->lock);
 		return pcp_refill(zone, pcp, order);
 	}
 	page = list_first_entry(list, struct page, buddy_list);
@@ -284,7 +284,7 @@ static struct page *rmqueue_pcplist(struct zone *zone, unsigned int order)
 	pcp->count -= 1 << order;
 	pcp->events.pgalloc[order]++;
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
-	kmm_unlock(&pcp->lock);
+	kmm_unlock(pcp->lock);
 	if (unlikely(poll))
 		page_reporting_poll(os_now_ms());
 	return page;
@@ -294,11 +294,11 @@ static struct page *rmqueue_buddy(struct zone *zone, unsigned int order)
 {
 	struct page *page;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	page = __rmqueue(zone, order);
 	if (page)
 		zone->events.pgalloc[order]++;
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	return page;
 }
 
@@ -370,8 +370,8 @@ static __noinline struct page *__alloc_pages_slowpath(struct zone *preferred, un
 
 		drain_all_pages();
 		for_each_zone(zone, nid) {
-			kmm_lock(&zone->report_lock);
-			kmm_unlock(&zone->report_lock);
+			kmm_lock(zone->report_lock);
+			kmm_unlock(zone->report_lock);
 		}
 		page = get_page_from_freelist(preferred, order);
 		if (page)
@@ -405,7 +405,7 @@ static __noinline void pcp_flush_and_unlock(struct zone *zone, struct per_cpu_pa
 	INIT_LIST_HEAD(&cold);
 	pcp->events.pcp_flush++;
 	transit_add(zone, pcp_detach_cold(pcp, pcp->count - (pcp->high - pcp->batch), &cold));
-	kmm_unlock(&pcp->lock);
+	kmm_unlock(pcp->lock);
 	free_pages_bulk(zone, &cold);
 }
 
@@ -420,7 +420,7 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	bool poll;
 
-	if (unlikely(!kmm_trylock(&pcp->lock)))
+	if (unlikely(!kmm_trylock(pcp->lock)))
 		return false;
 	list_add(&page->buddy_list, &pcp->lists[order]);
 	pcp->count += 1 << order;
@@ -430,7 +430,7 @@ static __always_inline bool free_unref_page(struct zone *zone, struct page *page
 		return true;
 	}
 	poll = ++pcp->ticks % PCP_POLL_TICKS == 0;
-	kmm_unlock(&pcp->lock);
+	kmm_unlock(pcp->lock);
 	if (unlikely(poll))
 		page_reporting_poll(os_now_ms());
 	return true;
@@ -440,10 +440,10 @@ static void free_one_page(struct zone *zone, struct page *page, unsigned int ord
 {
 	uint64_t now = os_now_ms();
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	__free_one_page(page, page_to_pfn(page), zone, order, now, false);
 	zone->events.pgfree[order]++;
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	page_reporting_poll(now);
 }
 
@@ -464,10 +464,10 @@ void __free_pages_released(struct page *page, unsigned int order)
 
 	page->_refcount = 0;
 	ClearPageHead(page);
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	__free_one_page(page, page_to_pfn(page), zone, order, os_now_ms(), true);
 	zone->events.pgfree[order]++;
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 }
 
 bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new_order)
@@ -478,7 +478,7 @@ bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new
 
 	if (new_order > MAX_PAGE_ORDER || !IS_ALIGNED(pfn, 1UL << new_order))
 		return false;
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	for (unsigned int o = order; o < new_order && free_above; o++)
 		free_above = page_is_buddy(pfn_to_page(pfn + (1UL << o)), o);
 	/* Each buddy taken over counts as allocated, so pages in use stay what was counted. */
@@ -487,7 +487,7 @@ bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new
 			del_page_from_free_list(pfn_to_page(pfn + (1UL << o)), zone, o);
 			zone->events.pgalloc[o]++;
 		}
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	if (free_above) {
 		page->order = new_order;
 		SetPageHead(page);
@@ -506,7 +506,7 @@ static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
 	struct free_area *area = &zone->free_area[MAX_PAGE_ORDER];
 	struct page *page;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	page = list_empty(&area->free_list)
 	               ? NULL
 	               : list_first_entry(&area->free_list, struct page, buddy_list);
@@ -518,7 +518,7 @@ static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
 	}
 	if (page)
 		zone->events.pgalloc[order]++;
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	return page;
 }
 
@@ -546,14 +546,14 @@ void shrink_pages_in_place(struct page *page, unsigned int order, unsigned int n
 	page->order = new_order;
 	if (!new_order)
 		ClearPageHead(page);
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	/* Each upper half's buddy is the block itself, so none of them merges. */
 	for (unsigned int o = new_order; o < order; o++) {
 		__free_one_page(pfn_to_page(pfn + (1UL << o)), pfn + (1UL << o), zone, o, now,
 		                false);
 		zone->events.pgfree[o]++;
 	}
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	page_reporting_poll(now);
 }
 
@@ -578,7 +578,7 @@ bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned l
 	unsigned long end = page_to_pfn(page) + (new_nr_blocks << MAX_PAGE_ORDER), pfn;
 	bool free_above = true;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	for (pfn = first; pfn < end && free_above; pfn += MAX_ORDER_NR_PAGES)
 		free_above = max_order_block_free(zone, pfn);
 	if (free_above)
@@ -586,7 +586,7 @@ bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned l
 			del_page_from_free_list(pfn_to_page(pfn), zone, MAX_PAGE_ORDER);
 			zone->events.pgalloc[MAX_PAGE_ORDER]++;
 		}
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	return free_above;
 }
 
@@ -595,7 +595,7 @@ void free_contig_range(struct page *page, unsigned long nr_blocks)
 	struct zone *zone = page_zone(page);
 	uint64_t now = os_now_ms();
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	for (unsigned long i = nr_blocks; i-- > 0;) {
 		struct page *block = page + (i << MAX_PAGE_ORDER);
 
@@ -604,7 +604,7 @@ void free_contig_range(struct page *page, unsigned long nr_blocks)
 		__free_one_page(block, page_to_pfn(block), zone, MAX_PAGE_ORDER, now, false);
 		zone->events.pgfree[MAX_PAGE_ORDER]++;
 	}
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	page_reporting_poll(now);
 }
 
@@ -615,9 +615,9 @@ void drain_zone_pages(struct zone *zone)
 		struct list_head pages;
 
 		INIT_LIST_HEAD(&pages);
-		kmm_lock(&pcp->lock);
+		kmm_lock(pcp->lock);
 		transit_add(zone, pcp_detach_cold(pcp, pcp->count, &pages));
-		kmm_unlock(&pcp->lock);
+		kmm_unlock(pcp->lock);
 		if (!list_empty(&pages))
 			__free_pages_bulk(zone, &pages, os_now_ms());
 	}
@@ -636,10 +636,10 @@ unsigned long zone_available_pages(struct zone *zone)
 {
 	unsigned long pages;
 
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	pages = zone->nr_free_pages + (zone->spanned_pages - zone->present_pages) +
 	        (unsigned long)__atomic_load_n(&zone->nr_pages_in_transit, __ATOMIC_RELAXED);
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
 		pages += (unsigned long)READ_ONCE(zone->per_cpu_pageset[cpu].count);
 	return pages;
@@ -650,12 +650,12 @@ void page_alloc_fork_prepare(void)
 	struct zone *zone;
 
 	for_each_zone(zone, nid)
-		kmm_lock(&zone->report_lock);
+		kmm_lock(zone->report_lock);
 	for_each_zone(zone, nid)
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
-			kmm_lock(&zone->per_cpu_pageset[cpu].lock);
+			kmm_lock(zone->per_cpu_pageset[cpu].lock);
 	for_each_zone(zone, nid)
-		kmm_lock(&zone->lock);
+		kmm_lock(zone->lock);
 }
 
 void page_alloc_fork_parent(void)
@@ -663,22 +663,24 @@ void page_alloc_fork_parent(void)
 	struct zone *zone;
 
 	for_each_zone(zone, nid)
-		kmm_unlock(&zone->lock);
+		kmm_unlock(zone->lock);
 	for_each_zone(zone, nid)
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
-			kmm_unlock(&zone->per_cpu_pageset[cpu].lock);
+			kmm_unlock(zone->per_cpu_pageset[cpu].lock);
 	for_each_zone(zone, nid)
-		kmm_unlock(&zone->report_lock);
+		kmm_unlock(zone->report_lock);
 }
 
 void page_alloc_fork_child(void)
 {
 	struct zone *zone;
 
+	if (fork_locks_wiped)
+		return;
 	for_each_zone(zone, nid) {
-		kmm_lock_reinit(&zone->lock);
+		kmm_lock_reinit(zone->lock);
 		for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
-			kmm_lock_reinit(&zone->per_cpu_pageset[cpu].lock);
-		kmm_lock_reinit(&zone->report_lock);
+			kmm_lock_reinit(zone->per_cpu_pageset[cpu].lock);
+		kmm_lock_reinit(zone->report_lock);
 	}
 }

@@ -46,7 +46,7 @@
 
 uint64_t page_reporting_deadline = NO_REPORT_PENDING;
 
-static kmm_lock_t reporting_runner = KMM_LOCK_INIT;
+static kmm_lock_t *reporting_runner; /* fork_lock_alloc() */
 
 /*
  * Take up to REPORTING_CAPACITY overdue blocks off the free lists onto @isolated, and
@@ -95,13 +95,13 @@ static unsigned long report_isolated(struct zone *zone, struct list_head *isolat
 		os_release(page_address(page), PAGE_SIZE << page->order);
 		released += 1UL << page->order;
 	}
-	kmm_lock(&zone->lock);
+	kmm_lock(zone->lock);
 	list_for_each_entry_safe(page, tmp, isolated, buddy_list) {
 		list_del(&page->buddy_list);
 		__free_one_page(page, page_to_pfn(page), zone, page->order, now, true);
 	}
 	zone->events.pgreported += released;
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	return released;
 }
 
@@ -112,8 +112,8 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 	uint64_t now;
 
 	if (force)
-		kmm_lock(&zone->report_lock);
-	else if (!kmm_trylock(&zone->report_lock))
+		kmm_lock(zone->report_lock);
+	else if (!kmm_trylock(zone->report_lock))
 		return 0; /* another reporter is on it and will set the next deadline */
 
 	now = os_now_ms();
@@ -127,16 +127,16 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 		int n;
 
 		INIT_LIST_HEAD(&isolated);
-		kmm_lock(&zone->lock);
+		kmm_lock(zone->lock);
 		n = isolate_overdue(zone, now, decay, force, &isolated, &next);
 		if (n == 0)
 			zone_set_report_deadline(zone, next);
-		kmm_unlock(&zone->lock);
+		kmm_unlock(zone->lock);
 		if (n == 0)
 			break;
 		released += report_isolated(zone, &isolated, now);
 	}
-	kmm_unlock(&zone->report_lock);
+	kmm_unlock(zone->report_lock);
 	/* A section given back whole holds only address space now: return that too. */
 	if (released)
 		zone_remove_free_sections(zone, true);
@@ -170,11 +170,17 @@ void page_reporting_schedule(uint64_t when)
 	page_reporting_lower_deadline(when);
 }
 
+int page_reporting_init(void)
+{
+	reporting_runner = fork_lock_alloc();
+	return reporting_runner ? 0 : -1;
+}
+
 void page_reporting_run(uint64_t now)
 {
 	struct zone *zone;
 
-	if (!kmm_trylock(&reporting_runner))
+	if (!kmm_trylock(reporting_runner))
 		return;
 	/*
 	 * Start the global deadline afresh and let every zone lower it again: the ones
@@ -192,20 +198,21 @@ void page_reporting_run(uint64_t now)
 	}
 	for (int i = 0; i < nr_shrinkers; i++)
 		page_reporting_lower_deadline(shrinkers[i](now, false));
-	kmm_unlock(&reporting_runner);
+	kmm_unlock(reporting_runner);
 }
 
 void page_reporting_fork_prepare(void)
 {
-	kmm_lock(&reporting_runner);
+	kmm_lock(reporting_runner);
 }
 
 void page_reporting_fork_parent(void)
 {
-	kmm_unlock(&reporting_runner);
+	kmm_unlock(reporting_runner);
 }
 
 void page_reporting_fork_child(void)
 {
-	kmm_lock_reinit(&reporting_runner);
+	if (!fork_locks_wiped)
+		kmm_lock_reinit(reporting_runner);
 }

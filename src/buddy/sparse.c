@@ -204,25 +204,25 @@ unsigned long zone_remove_free_sections(struct zone *zone, bool given_back_only)
 
 	do {
 		n = 0;
-		kmm_lock(&zone->lock);
+		kmm_lock(zone->lock);
 		for (; nr < zone_end_section(zone) && n < REMOVE_BATCH; nr++)
 			if (mem_section[nr].state == SECTION_ONLINE &&
 			    section_wholly_free(nr, given_back_only)) {
 				offline_section(zone, nr);
 				batch[n++] = nr;
 			}
-		kmm_unlock(&zone->lock);
+		kmm_unlock(zone->lock);
 		for (int i = 0; i < n; i++) {
 			os_unmap(section_frames(batch[i]), SECTION_BYTES);
 			os_unmap(section_descriptors(batch[i]), SECTION_MAP_BYTES);
 		}
-		kmm_lock(&zone->lock);
+		kmm_lock(zone->lock);
 		for (int i = 0; i < n; i++) {
 			set_section_state(batch[i], SECTION_ABSENT);
 			zone->section_hint = min_ul(zone->section_hint, batch[i]);
 			zone->nr_section_events[SECTION_REMOVED]++;
 		}
-		kmm_unlock(&zone->lock);
+		kmm_unlock(zone->lock);
 		removed += (unsigned long)n;
 	} while (n == REMOVE_BATCH);
 	return removed;

@@ -141,10 +141,10 @@ int zone_verify(struct zone *zone, char *err, size_t errlen)
 	size_t bitmap_bytes;
 	int ret;
 
-	kmm_lock(&zone->report_lock);
+	kmm_lock(zone->report_lock);
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
-		kmm_lock(&zone->per_cpu_pageset[cpu].lock);
-	kmm_lock(&zone->lock);
+		kmm_lock(zone->per_cpu_pageset[cpu].lock);
+	kmm_lock(zone->lock);
 
 	bitmap_bytes = zone->spanned_pages / 8 + 1;
 	w.seen = os_map(bitmap_bytes);
@@ -152,10 +152,10 @@ int zone_verify(struct zone *zone, char *err, size_t errlen)
 	if (w.seen)
 		os_unmap(w.seen, bitmap_bytes);
 
-	kmm_unlock(&zone->lock);
+	kmm_unlock(zone->lock);
 	for (unsigned int cpu = 0; cpu < nr_cpu_ids; cpu++)
-		kmm_unlock(&zone->per_cpu_pageset[cpu].lock);
-	kmm_unlock(&zone->report_lock);
+		kmm_unlock(zone->per_cpu_pageset[cpu].lock);
+	kmm_unlock(zone->report_lock);
 	if (ret == 0 && errlen)
 		err[0] = '\0';
 	return ret;

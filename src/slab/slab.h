@@ -83,15 +83,13 @@ enum slub_stat_item {
 };
 
 /*
- * A node's share of a cache: its partial slabs. They live in one table by node, then
- * cache (kmem_cache_nodes), a cache line each, not inside struct kmem_cache: fork takes
- * every list lock of the caches in use, and each page those lock words lie on is then
- * copied on write by the parent and again by the child (about 2 µs each). Packed, the
- * 33 kmalloc caches' locks of a node are three pages; spread over the caches they were
- * 22.
+ * A node's share of a cache: its partial slabs, in one table by node, then cache
+ * (kmem_cache_nodes), a cache line each, so that a node's loops over the caches walk
+ * one array. fork takes every list lock of the caches in use, so the lock is a fork
+ * lock (lock.h), outside the table.
  */
 struct kmem_cache_node {
-	kmm_lock_t list_lock;
+	kmm_lock_t *list_lock;    /* fork_lock_alloc() */
 	unsigned long nr_partial; /* guarded by list_lock */
 	struct list_head partial; /* guarded by list_lock */
 	unsigned long nr_slabs;   /* atomic: slabs of this cache on this node */

@@ -31,7 +31,7 @@ struct kmem_cache_node kmem_cache_nodes[MAX_NUMNODES][KMM_MAX_CACHES];
 __thread struct kmem_cache_cpu kmem_cache_cpus[KMM_MAX_CACHES]
         __attribute__((tls_model("initial-exec")));
 
-static kmm_lock_t slab_caches_lock = KMM_LOCK_INIT;
+static kmm_lock_t *slab_caches_lock; /* fork_lock_alloc() */
 
 /*
  * Threads that have used a cache, so that kmm_cache_destroy can take back the slabs
@@ -47,7 +47,7 @@ struct slab_thread {
 
 static __thread struct slab_thread this_slab_thread __attribute__((tls_model("initial-exec")));
 static struct list_head slab_threads = {&slab_threads, &slab_threads};
-static kmm_lock_t slab_threads_lock = KMM_LOCK_INIT;
+static kmm_lock_t *slab_threads_lock; /* fork_lock_alloc() */
 static pthread_key_t slab_thread_key;
 
 typedef union {
@@ -79,17 +79,17 @@ static inline bool cmpxchg_freelist(struct page *slab, void *old_fl, unsigned lo
 static inline void node_lock(struct kmem_cache_node *n)
 {
 	if (single_threaded())
-		kmm_lock_single(&n->list_lock);
+		kmm_lock_single(n->list_lock);
 	else
-		kmm_lock(&n->list_lock);
+		kmm_lock(n->list_lock);
 }
 
 static inline void node_unlock(struct kmem_cache_node *n)
 {
 	if (single_threaded())
-		kmm_unlock_single(&n->list_lock);
+		kmm_unlock_single(n->list_lock);
 	else
-		kmm_unlock(&n->list_lock);
+		kmm_unlock(n->list_lock);
 }
 
 static inline void slab_stat_atomic(struct kmem_cache *s, enum slub_stat_item si,
@@ -268,9 +268,9 @@ static void __adopt_fork_orphans(struct kmem_cache *s)
 
 static __noinline void adopt_fork_orphans(struct kmem_cache *s)
 {
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_threads_lock);
 	__adopt_fork_orphans(s);
-	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(slab_threads_lock);
 }
 
 /*
@@ -297,9 +297,9 @@ static void slab_thread_register(void)
 
 	t->registered = true;
 	t->cpus = kmem_cache_cpus;
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_threads_lock);
 	list_add(&t->list, &slab_threads);
-	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(slab_threads_lock);
 	/* Keys below 32 live in the thread descriptor: this does not allocate. */
 	pthread_setspecific(slab_thread_key, t);
 }
@@ -547,7 +547,7 @@ static void slab_thread_exit(void *arg)
 	struct slab_thread *t = arg;
 
 	/* Flush under the lock, so kmm_cache_destroy never misses this thread's slabs. */
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_threads_lock);
 	t->exiting = true;
 	for (int i = 0; i < KMM_MAX_CACHES; i++)
 		if (kmem_caches[i].in_use)
@@ -555,28 +555,41 @@ static void slab_thread_exit(void *arg)
 	fold_thread_stats(t);
 	list_del(&t->list);
 	t->registered = false;
-	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(slab_threads_lock);
 }
 
+/* Before any cache is set up: the list locks of every slot, and the slab layer's own. */
 int slab_init(void)
 {
+	slab_caches_lock = fork_lock_alloc();
+	slab_threads_lock = fork_lock_alloc();
+	if (!slab_caches_lock || !slab_threads_lock)
+		return -1;
+	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
+		if (!node_zones[nid])
+			continue;
+		for (int i = 0; i < KMM_MAX_CACHES; i++) {
+			kmem_cache_nodes[nid][i].list_lock = fork_lock_alloc();
+			if (!kmem_cache_nodes[nid][i].list_lock)
+				return -1;
+		}
+	}
 	return pthread_key_create(&slab_thread_key, slab_thread_exit);
 }
 
 /*
  * Only caches in use: slab_caches_lock, taken first, keeps the set from changing until
- * the parent or child handler. Every lock word written around a fork is a page the
- * parent and child each copy on their next write, which is why the list locks sit
- * together in kmem_cache_nodes (slab.h).
+ * the parent or child handler. The locks are fork locks (lock.h): the child gets them
+ * zeroed, so only where the kernel refused that does its handler reset them.
  */
 void slab_fork_prepare(void)
 {
-	kmm_lock(&slab_caches_lock);
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_caches_lock);
+	kmm_lock(slab_threads_lock);
 	for (int nid = 0; nid < MAX_NUMNODES; nid++)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_lock(&kmem_cache_nodes[nid][i].list_lock);
+				kmm_lock(kmem_cache_nodes[nid][i].list_lock);
 }
 
 void slab_fork_parent(void)
@@ -584,9 +597,9 @@ void slab_fork_parent(void)
 	for (int nid = 0; nid < MAX_NUMNODES; nid++)
 		for (int i = 0; i < KMM_MAX_CACHES; i++)
 			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_unlock(&kmem_cache_nodes[nid][i].list_lock);
-	kmm_unlock(&slab_threads_lock);
-	kmm_unlock(&slab_caches_lock);
+				kmm_unlock(kmem_cache_nodes[nid][i].list_lock);
+	kmm_unlock(slab_threads_lock);
+	kmm_unlock(slab_caches_lock);
 }
 
 /*
@@ -597,23 +610,26 @@ void slab_fork_parent(void)
  */
 void slab_fork_child(void)
 {
-	struct slab_thread *t, *tmp;
-	bool none_pending = true;
+	bool none_pending = true, forker_listed = false;
+	struct slab_thread *t;
 
-	for (int nid = 0; nid < MAX_NUMNODES; nid++)
-		for (int i = 0; i < KMM_MAX_CACHES; i++)
-			if (kmem_caches[i].in_use && node_zones[nid])
-				kmm_lock_reinit(&kmem_cache_nodes[nid][i].list_lock);
-	kmm_lock_reinit(&slab_threads_lock);
-	kmm_lock_reinit(&slab_caches_lock);
+	if (!fork_locks_wiped) {
+		for (int nid = 0; nid < MAX_NUMNODES; nid++)
+			for (int i = 0; i < KMM_MAX_CACHES; i++)
+				if (kmem_caches[i].in_use && node_zones[nid])
+					kmm_lock_reinit(kmem_cache_nodes[nid][i].list_lock);
+		kmm_lock_reinit(slab_threads_lock);
+		kmm_lock_reinit(slab_caches_lock);
+	}
 	for (unsigned int w = 0; w < ARRAY_SIZE(fork_orphaned); w++)
 		none_pending = none_pending && !fork_orphaned[w];
 	if (none_pending && nr_fork_orphans)
 		nr_fork_orphans = 0;
-	list_for_each_entry_safe(t, tmp, &slab_threads, list) {
-		if (t == &this_slab_thread)
+	list_for_each_entry(t, &slab_threads, list) {
+		if (t == &this_slab_thread) {
+			forker_listed = true;
 			continue;
-		list_del(&t->list);
+		}
 		if (nr_fork_orphans < FORK_ORPHANS_MAX) {
 			for (int i = 0; i < KMM_MAX_CACHES; i++) {
 				if (!kmem_caches[i].in_use)
@@ -629,6 +645,10 @@ void slab_fork_child(void)
 				flush_cpu(&kmem_caches[i], &t->cpus[i]);
 		fold_thread_stats(t);
 	}
+	/* The list starts again, leaving the gone threads' entries (their memory) unwritten. */
+	INIT_LIST_HEAD(&slab_threads);
+	if (forker_listed)
+		list_add(&this_slab_thread.list, &slab_threads);
 }
 
 /* ---- cache setup and teardown ---------------------------------------------------------- */
@@ -673,14 +693,14 @@ struct kmem_cache *kmem_cache_slot(void)
 {
 	struct kmem_cache *s = NULL;
 
-	kmm_lock(&slab_caches_lock);
+	kmm_lock(slab_caches_lock);
 	for (int i = 0; i < KMM_MAX_CACHES && !s; i++) {
 		if (!kmem_caches[i].in_use) {
 			s = &kmem_caches[i];
 			s->in_use = true;
 		}
 	}
-	kmm_unlock(&slab_caches_lock);
+	kmm_unlock(slab_caches_lock);
 	return s;
 }
 
@@ -692,7 +712,7 @@ static void reset_stats(struct kmem_cache *s)
 {
 	struct slab_thread *t;
 
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_threads_lock);
 	memset(s->stat, 0, sizeof(s->stat)); /* under the lock: exiting threads fold into it */
 	list_for_each_entry(t, &slab_threads, list) {
 		struct kmem_cache_cpu *c = &t->cpus[s->id];
@@ -701,7 +721,7 @@ static void reset_stats(struct kmem_cache *s)
 			c->stat[si] = 0;
 		c->pushes_mark = 0; /* kmm_cache_destroy flushed it: its epoch has ended */
 	}
-	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(slab_threads_lock);
 }
 
 int kmem_cache_setup(struct kmem_cache *s, const char *name, size_t size, size_t align,
@@ -765,11 +785,11 @@ static void flush_all(struct kmem_cache *s)
 {
 	struct slab_thread *t;
 
-	kmm_lock(&slab_threads_lock);
+	kmm_lock(slab_threads_lock);
 	__adopt_fork_orphans(s);
 	list_for_each_entry(t, &slab_threads, list)
 		flush_cpu(s, &t->cpus[s->id]);
-	kmm_unlock(&slab_threads_lock);
+	kmm_unlock(slab_threads_lock);
 }
 
 unsigned long kmem_cache_live_objects(struct kmem_cache *s)
@@ -787,14 +807,14 @@ unsigned long kmem_cache_live_objects(struct kmem_cache *s)
 
 		if (!node_zones[nid])
 			continue;
-		kmm_lock(&n->list_lock);
+		kmm_lock(n->list_lock);
 		list_for_each_entry(slab, &n->partial, slab_list) {
 			live += slab->inuse;
 			listed++;
 		}
 		/* Full slabs are on no list; each holds objects that are all in use. */
 		live += (READ_ONCE(n->nr_slabs) - listed) * s->objects;
-		kmm_unlock(&n->list_lock);
+		kmm_unlock(n->list_lock);
 	}
 	return live;
 }
@@ -903,7 +923,7 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
 		if (!node_zones[nid])
 			continue;
-		locked[nid] = stats_trylock(&get_node(s, nid)->list_lock);
+		locked[nid] = stats_trylock(get_node(s, nid)->list_lock);
 		if (!locked[nid])
 			exact = false;
 	}
@@ -931,7 +951,7 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 	}
 	for (int nid = 0; nid < MAX_NUMNODES; nid++)
 		if (locked[nid])
-			kmm_unlock(&get_node(s, nid)->list_lock);
+			kmm_unlock(get_node(s, nid)->list_lock);
 	if (threads_locked) {
 		list_for_each_entry(t, &slab_threads, list)
 			if (!collect_cpu_stats(s, &t->cpus[s->id], stats))
@@ -945,7 +965,7 @@ static bool collect_cache_stats(struct kmem_cache *s, bool threads_locked,
 
 bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 {
-	bool threads_locked = stats_trylock(&slab_threads_lock), exact = threads_locked;
+	bool threads_locked = stats_trylock(slab_threads_lock), exact = threads_locked;
 
 	memset(stats, 0, sizeof(*stats) * KMM_MAX_CACHES);
 	for (int i = 0; i < KMM_MAX_CACHES; i++)
@@ -953,7 +973,7 @@ bool kmem_cache_collect_stats(struct kmem_cache_stats stats[KMM_MAX_CACHES])
 		    !collect_cache_stats(&kmem_caches[i], threads_locked, &stats[i]))
 			exact = false;
 	if (threads_locked)
-		kmm_unlock(&slab_threads_lock);
+		kmm_unlock(slab_threads_lock);
 	return exact;
 }
 
@@ -988,9 +1008,9 @@ void kmem_cache_shrink_all(void)
 
 void kmem_cache_unreserve(struct kmem_cache *s)
 {
-	kmm_lock(&slab_caches_lock);
+	kmm_lock(slab_caches_lock);
 	s->in_use = false;
-	kmm_unlock(&slab_caches_lock);
+	kmm_unlock(slab_caches_lock);
 }
 
 void kmem_cache_release(struct kmem_cache *s)
@@ -1004,16 +1024,16 @@ void kmem_cache_release(struct kmem_cache *s)
 
 		if (!node_zones[nid])
 			continue;
-		kmm_lock(&n->list_lock);
+		kmm_lock(n->list_lock);
 		list_for_each_entry_safe(slab, tmp, &n->partial, slab_list) {
 			list_del(&slab->slab_list);
 			n->nr_partial--;
 			slab_count_frees(s, slab);
 			discard_slab(s, slab);
 		}
-		kmm_unlock(&n->list_lock);
+		kmm_unlock(n->list_lock);
 	}
-	kmm_lock(&slab_caches_lock);
+	kmm_lock(slab_caches_lock);
 	s->in_use = false;
-	kmm_unlock(&slab_caches_lock);
+	kmm_unlock(slab_caches_lock);
 }

@@ -65,7 +65,7 @@ static unsigned long nr_chunks;
 static unsigned long *chunk_bitmap;   /* guarded by vmap_area_lock */
 static struct vmap_area **chunk_area; /* area by first chunk; guarded by vmap_area_lock */
 static struct vmap_area *vmap_area_storage;
-static kmm_lock_t vmap_area_lock = KMM_LOCK_INIT;
+static kmm_lock_t *vmap_area_lock; /* fork_lock_alloc() */
 
 /* Areas handed out and freed (guarded by vmap_area_lock), purged to the OS (atomic). */
 static struct vmalloc_events vmalloc_events;
@@ -82,6 +82,9 @@ int vmalloc_init(void)
 	/* As large as physical memory, and at least 256 MiB: it costs nothing until used. */
 	size_t want = max_ul(kmm_max_pfn << PAGE_SHIFT, 128 * VMAP_CHUNK_SIZE);
 
+	vmap_area_lock = fork_lock_alloc();
+	if (!vmap_area_lock)
+		return -1;
 	vmalloc_start = kmm_layout_end;
 	nr_chunks = want >> VMAP_CHUNK_SHIFT;
 	chunk_bitmap = os_map(ALIGN_UP(nr_chunks, 64) / 8);
@@ -161,19 +164,19 @@ static long claim_chunks(unsigned long n, size_t align)
 {
 	long first;
 
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	first = find_chunks(n, align);
 	if (first >= 0)
 		mark_chunks((unsigned long)first, n, true);
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	return first;
 }
 
 static void unclaim_chunks(unsigned long first, unsigned long n)
 {
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	mark_chunks(first, n, false);
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 }
 
 /*
@@ -186,7 +189,7 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 	struct vmap_area *va, *found = NULL;
 	unsigned long first;
 
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	list_for_each_entry(va, &vmap_purge_list, lazy) {
 		first = (unsigned long)(va - vmap_area_storage);
 		if (va->size >= size && va->chunks <= 2 * chunks &&
@@ -197,7 +200,7 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 			break;
 		}
 	}
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	if (!found)
 		return -1;
 	first = (unsigned long)(found - vmap_area_storage);
@@ -273,10 +276,10 @@ void *vmalloc_aligned(size_t size, size_t align)
 	va->chunks = chunks;
 	va->zeroed = true;
 publish:
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	chunk_area[first] = va;
 	vmalloc_events.nr_vmalloc++;
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	return chunk_addr((unsigned long)first);
 }
 
@@ -303,7 +306,7 @@ static uint64_t purge_vmap_areas(uint64_t now, bool force)
 	struct vmap_area *va, *tmp;
 
 	INIT_LIST_HEAD(&purge);
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	for (pos = vmap_purge_list.prev; pos != &vmap_purge_list; pos = prev) {
 		prev = pos->prev;
 		va = list_entry(pos, struct vmap_area, lazy);
@@ -314,7 +317,7 @@ static uint64_t purge_vmap_areas(uint64_t now, bool force)
 			next = va->freed_at_ms + decay;
 		}
 	}
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	list_for_each_entry_safe(va, tmp, &purge, lazy)
 		purge_vmap_area(va);
 	return next;
@@ -329,9 +332,9 @@ static struct vmap_area *find_vmap_area(const void *addr)
 	if (!is_vmalloc_addr(addr) || ((uintptr_t)addr & (VMAP_CHUNK_SIZE - 1)))
 		return NULL;
 	chunk = addr_chunk(addr);
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	va = chunk_area[chunk];
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	return va;
 }
 
@@ -355,7 +358,7 @@ void vfree_caller(const void *addr, const char *caller)
 	struct vmap_area *va = NULL;
 	bool over;
 
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	if (is_vmalloc_addr(addr) && IS_ALIGNED((uintptr_t)addr, VMAP_CHUNK_SIZE))
 		va = chunk_area[addr_chunk(addr)];
 	if (va) {
@@ -366,7 +369,7 @@ void vfree_caller(const void *addr, const char *caller)
 		vmalloc_events.nr_vfree++;
 	}
 	over = vmap_lazy_bytes > VMAP_LAZY_MAX;
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	if (!va)
 		kmm_bug("%s(): invalid pointer %p (not the start of a vmalloc area)", caller, addr);
 	if (over)
@@ -401,12 +404,12 @@ static bool vgrow_in_place(struct vmap_area *va, void *addr, size_t size, unsign
 	unsigned long extra = chunks - va->chunks, tail = addr_chunk(addr) + va->chunks;
 	bool ok = true;
 
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	for (unsigned long i = tail; i < tail + extra && ok; i++)
 		ok = i < nr_chunks && !chunk_taken(i);
 	if (ok)
 		mark_chunks(tail, extra, true);
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	if (!ok)
 		return false;
 	if (map_range((char *)addr + va->size, size - va->size) != 0) {
@@ -443,10 +446,10 @@ static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned 
 	moved = &vmap_area_storage[to];
 	*moved = *va;
 	moved->chunks = chunks;
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 	chunk_area[first] = NULL;
 	chunk_area[to] = moved;
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 	os_unmap(addr, va->size);
 	unclaim_chunks(first, va->chunks);
 	return dest;
@@ -487,17 +490,18 @@ void *vrealloc(void *addr, size_t size)
 
 void vmalloc_fork_prepare(void)
 {
-	kmm_lock(&vmap_area_lock);
+	kmm_lock(vmap_area_lock);
 }
 
 void vmalloc_fork_parent(void)
 {
-	kmm_unlock(&vmap_area_lock);
+	kmm_unlock(vmap_area_lock);
 }
 
 void vmalloc_fork_child(void)
 {
-	kmm_lock_reinit(&vmap_area_lock);
+	if (!fork_locks_wiped)
+		kmm_lock_reinit(vmap_area_lock);
 }
 
 /*

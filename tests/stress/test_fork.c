@@ -1,13 +1,18 @@
 /*
  * fork while other threads allocate and free: the child must be able to allocate and
  * free (no lock left held by a thread that does not exist in the child), and must see
- * the parent's blocks with their contents (private memory, copy-on-write).
+ * the parent's blocks with their contents (private memory, copy-on-write). The locks
+ * fork takes come to the child unlocked in pages it was given zeroed, not copied: the
+ * child's handler wrote none of them.
  */
 #include "../buddy_test.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
+
+#include "base/lock.h"
 
 #define NR_THREADS 6
 #define NR_FORKS   40
@@ -65,6 +70,57 @@ static int child(uint64_t **kept)
 	return 0;
 }
 
+static struct zone *first_zone(void)
+{
+	struct zone *zone;
+
+	for_each_zone(zone, nid)
+		return zone;
+	return NULL;
+}
+
+static bool page_resident(const void *addr)
+{
+	unsigned char vec = 0;
+
+	return mincore((void *)((uintptr_t)addr & ~(uintptr_t)(KMM_PAGE_SIZE - 1)), 1, &vec) == 0 &&
+	       (vec & 1);
+}
+
+/* The child, right after fork: the zone's and its per-CPU lists' locks. */
+static int child_checks_locks(void)
+{
+	struct zone *zone = first_zone();
+
+	if (page_resident(zone->lock) || page_resident(zone->per_cpu_pageset[0].lock))
+		return 5; /* the lock page came from the parent, or the child wrote it */
+	if (zone->lock->state != 0 || zone->per_cpu_pageset[0].lock->state != 0)
+		return 6;
+	kmm_free_pages(kmm_alloc_pages(0), 0);
+	return 0;
+}
+
+static void test_fork_locks_wiped(void)
+{
+	int status;
+	pid_t pid;
+
+	if (!fork_locks_wiped) {
+		printf("fork locks: MADV_WIPEONFORK refused, the child handlers reset them\n");
+		return;
+	}
+	pid = fork(); /* the churning threads run: fork takes every lock */
+	CHECK(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(child_checks_locks());
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "the fork child's locks: expected them unlocked in pages never written, got "
+	      "status %#x (5: a lock page resident in the child, 6: a lock still held)",
+	      status);
+	CHECK(page_resident(first_zone()->lock), "the parent's zone lock page is not resident");
+}
+
 int main(void)
 {
 	pthread_t threads[NR_THREADS];
@@ -78,6 +134,7 @@ int main(void)
 	}
 	for (long t = 0; t < NR_THREADS; t++)
 		pthread_create(&threads[t], NULL, churn, (void *)t);
+	test_fork_locks_wiped();
 	for (int f = 0; f < NR_FORKS; f++) {
 		int status;
 		pid_t pid = fork();
