@@ -127,12 +127,16 @@ extern struct page *mem_map KMM_HIDDEN;
 
 /*
  * Sections (the kernel's mem_section): 16 MiB, four max-order blocks, the unit in which
- * zones grow and shrink. A section's entry is a byte of state and its node.
+ * zones grow and shrink. A section's frames are mapped by subsections of 2 MiB (the
+ * kernel's SUBSECTION_SHIFT, a huge page each) as blocks in them are first handed out.
  */
-#define SECTION_SIZE_BITS 24
-#define PFN_SECTION_SHIFT (SECTION_SIZE_BITS - PAGE_SHIFT)
-#define PAGES_PER_SECTION (1UL << PFN_SECTION_SHIFT)
-#define SECTION_BYTES     (1UL << SECTION_SIZE_BITS)
+#define SECTION_SIZE_BITS       24
+#define PFN_SECTION_SHIFT       (SECTION_SIZE_BITS - PAGE_SHIFT)
+#define PAGES_PER_SECTION       (1UL << PFN_SECTION_SHIFT)
+#define SECTION_BYTES           (1UL << SECTION_SIZE_BITS)
+#define SUBSECTION_SHIFT        21
+#define PAGES_PER_SUBSECTION    (1UL << (SUBSECTION_SHIFT - PAGE_SHIFT))
+#define SUBSECTIONS_PER_SECTION (1U << (SECTION_SIZE_BITS - SUBSECTION_SHIFT))
 
 enum section_state {
 	SECTION_ABSENT,   /* nothing mapped: never added, or hot-removed */
@@ -152,7 +156,11 @@ struct mem_section {
 	uintptr_t section_mem_map;
 	uint8_t state; /* enum section_state; written under the zone's lock */
 	uint8_t nid;   /* the zone (node) whose span holds it; set at initialization */
+	/* Subsections whose frames are mapped, a bit each; written under the zone's lock. */
+	uint8_t subsection_map;
 };
+
+_Static_assert(SUBSECTIONS_PER_SECTION <= 8, "subsection_map has a bit per subsection");
 
 extern struct mem_section *mem_section KMM_HIDDEN; /* [kmm_max_pfn >> PFN_SECTION_SHIFT] */
 

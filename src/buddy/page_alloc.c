@@ -21,6 +21,7 @@
  */
 #include "page_alloc.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "../base/options.h"
@@ -123,21 +124,54 @@ static void expand(struct zone *zone, struct page *page, unsigned int low, unsig
 	}
 }
 
+/*
+ * A block just taken off the free lists for use: its frames are mapped where they were
+ * not yet (sparse.c). Where that fails the block goes back, given back as it never was
+ * resident, and NULL tells the caller, except when another mapping of the process holds
+ * part of it: the block is then left off the lists for good, a hole, and *@retry says
+ * to look again.
+ */
+static struct page *map_taken_block(struct zone *zone, struct page *page, unsigned int order,
+                                    bool *retry)
+{
+	unsigned long pfn = page_to_pfn(page);
+	int err = sparse_map_pages(zone, pfn, 1UL << order);
+
+	if (likely(!err))
+		return page;
+	if (err == -EEXIST) {
+		zone->nr_section_events[SECTION_HOLES]++;
+		*retry = true;
+	} else {
+		__free_one_page(page, pfn, zone, order, 0, true);
+	}
+	return NULL;
+}
+
 static struct page *__rmqueue_smallest(struct zone *zone, unsigned int order)
 {
-	for (unsigned int current_order = order; current_order < NR_PAGE_ORDERS; current_order++) {
-		struct free_area *area = &zone->free_area[current_order];
-		struct page *page;
-		bool reported;
+	bool retry;
 
-		if (list_empty(&area->free_list))
-			continue;
-		page = list_first_entry(&area->free_list, struct page, buddy_list);
-		reported = PageReported(page);
-		del_page_from_free_list(page, zone, current_order);
-		expand(zone, page, order, current_order, reported);
-		return page;
-	}
+	do {
+		retry = false;
+		for (unsigned int current_order = order; current_order < NR_PAGE_ORDERS;
+		     current_order++) {
+			struct free_area *area = &zone->free_area[current_order];
+			struct page *page;
+			bool reported;
+
+			if (list_empty(&area->free_list))
+				continue;
+			page = list_first_entry(&area->free_list, struct page, buddy_list);
+			reported = PageReported(page);
+			del_page_from_free_list(page, zone, current_order);
+			expand(zone, page, order, current_order, reported);
+			page = map_taken_block(zone, page, order, &retry);
+			if (page || !retry)
+				return page;
+			break;
+		}
+	} while (retry);
 	return NULL;
 }
 
@@ -481,6 +515,9 @@ bool grow_pages_in_place(struct page *page, unsigned int order, unsigned int new
 	kmm_lock(zone->lock);
 	for (unsigned int o = order; o < new_order && free_above; o++)
 		free_above = page_is_buddy(pfn_to_page(pfn + (1UL << o)), o);
+	if (free_above)
+		free_above = sparse_map_pages(zone, pfn + (1UL << order),
+		                              (1UL << new_order) - (1UL << order)) == 0;
 	/* Each buddy taken over counts as allocated, so pages in use stay what was counted. */
 	if (free_above)
 		for (unsigned int o = order; o < new_order; o++) {
@@ -511,8 +548,11 @@ static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
 	               ? NULL
 	               : list_first_entry(&area->free_list, struct page, buddy_list);
 	if (page && !PageReported(page)) { /* resident blocks sit at the head */
+		bool retry = false;
+
 		del_page_from_free_list(page, zone, MAX_PAGE_ORDER);
 		expand(zone, page, order, MAX_PAGE_ORDER, false);
+		page = map_taken_block(zone, page, order, &retry);
 	} else {
 		page = __rmqueue(zone, order);
 	}
@@ -568,7 +608,8 @@ static bool max_order_block_free(struct zone *zone, unsigned long pfn)
 		return false;
 	if (!pfn_valid(pfn) && sparse_add_section(zone, pfn_to_section_nr(pfn)) != 0)
 		return false;
-	return page_is_buddy(pfn_to_page(pfn), MAX_PAGE_ORDER);
+	return page_is_buddy(pfn_to_page(pfn), MAX_PAGE_ORDER) &&
+	       sparse_map_pages(zone, pfn, MAX_ORDER_NR_PAGES) == 0;
 }
 
 bool grow_contig_in_place(struct page *page, unsigned long nr_blocks, unsigned long new_nr_blocks)

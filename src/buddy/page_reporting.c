@@ -92,7 +92,7 @@ static unsigned long report_isolated(struct zone *zone, struct list_head *isolat
 	struct page *page, *tmp;
 
 	list_for_each_entry(page, isolated, buddy_list) {
-		os_release(page_address(page), PAGE_SIZE << page->order);
+		sparse_release_pages(page_to_pfn(page), 1UL << page->order);
 		released += 1UL << page->order;
 	}
 	kmm_lock(zone->lock);

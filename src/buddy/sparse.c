@@ -3,30 +3,36 @@
  * mm/memory_hotplug.c: add_memory, online_pages, offline_pages, remove_memory).
  *
  * The physical address space and mem_map are ranges of addresses that kmm chose at
- * start-up and does not reserve (mm_init.c). Hot-adding a section maps its 16 MiB of
- * frames and its 256 KiB of descriptors at their fixed places with MAP_FIXED_NOREPLACE,
- * binds both to the zone's node and frees its four max-order blocks into the zone, as
- * given back (nothing of them is resident). A section whose range another mapping of
- * the process already holds becomes a hole and the zone moves on to the next; the
- * buddy allocator never notices, because a buddy is always in the block's own
- * max-order block, so blocks never merge across sections. Hot-removing a section whose
- * blocks are all free takes them off the free lists and unmaps it all again, so the
- * address space a process holds follows what it uses (DESIGN: a whole-node reservation
- * breaks RLIMIT_AS and ulimit -v).
+ * start-up and does not reserve (mm_init.c). Hot-adding a section maps its 256 KiB of
+ * descriptors and the first 2 MiB subsection of its frames at their fixed places with
+ * MAP_FIXED_NOREPLACE, binds them to the zone's node and frees its four max-order blocks
+ * into the zone, as given back (nothing of them is resident). The other subsections are
+ * mapped as blocks in them are first handed out (sparse_map_pages), so a process's
+ * address space follows the blocks it uses. A section whose start another mapping of the
+ * process already holds becomes a hole and the zone moves on to the next; one found in a
+ * later subsection makes the blocks there a hole, kept off the free lists. The buddy
+ * allocator never notices, because a buddy is always in the block's own max-order
+ * block, so blocks never merge across sections. Hot-removing a section whose blocks are
+ * all free takes them off the free lists and unmaps it again (DESIGN: a whole-node
+ * reservation breaks RLIMIT_AS and ulimit -v).
  *
  * Invariants:
- *  - a section is ONLINE exactly while its frames and descriptors are mapped and its
- *    blocks belong to its zone (free, on a per-CPU list, or allocated);
+ *  - a section is ONLINE exactly while its descriptors are mapped and its blocks belong
+ *    to its zone (free, on a per-CPU list, or allocated);
+ *  - every block handed out (allocated, or on a per-CPU list) has its frames mapped;
+ *    subsection_map says which subsections are, and kmm never releases or unmaps frames
+ *    outside it, where another mapping may sit (a hole's blocks stay off every list);
  *  - zone->present_pages is PAGES_PER_SECTION times the zone's ONLINE sections;
  *  - no ABSENT section of a zone lies below zone->section_hint;
- *  - hugetlb sections (below zone->hugetlb_end_pfn) are never removed: page reporting
- *    never gives them back, and the pool's pages are this process's anyway.
+ *  - hugetlb sections (below zone->hugetlb_end_pfn) are mapped whole and never removed:
+ *    page reporting never gives them back, and the pool's pages are this process's.
  *
- * Lock: section states change under their zone's lock; the mmap and munmap of a
- * removal run without it, while the section is REMOVING (neither online nor absent, so
- * nobody reads or re-adds it). Adding runs under zone->lock, as the kernel's
- * deferred_grow_zone does its work, because the zone has nothing to hand out until the
- * section is in.
+ * Lock: section states and subsection maps change under their zone's lock; the munmap
+ * of a removal runs without it, while the section is REMOVING (neither online nor
+ * absent, so nobody reads or re-adds it). Adding and mapping run under zone->lock, as
+ * the kernel's deferred_grow_zone does its work, because the zone has nothing to hand
+ * out until the memory is in. Page reporting reads a block's subsection map without
+ * the lock: the block is off the lists, so its subsections stay mapped.
  */
 #include "sparse.h"
 
@@ -83,43 +89,138 @@ int sparse_init(unsigned long nr_sections)
 	return 0;
 }
 
-/*
- * Map a section's frames, hugetlb where the zone's plan says so and the pool still has
- * pages (else THP from here on), then its descriptors. 0, -EEXIST or -ENOMEM.
- */
-static int map_section(struct zone *zone, unsigned long nr)
+static char *pfn_frames(unsigned long pfn)
 {
-	unsigned long pfn = nr << PFN_SECTION_SHIFT;
-	char *frames = section_frames(nr);
-	int err = -ENOMEM;
+	return kmm_phys_base + (pfn << PAGE_SHIFT);
+}
 
-	if (pfn < zone->hugetlb_end_pfn) {
-		err = os_map_hugetlb_at(frames, SECTION_BYTES);
-		if (err == -ENOMEM) {
-			zone->hugetlb_end_pfn = pfn;
-			zone->backing =
-			        pfn == zone->zone_start_pfn ? ZONE_BACKING_THP : ZONE_BACKING_MIXED;
-		}
+static unsigned int subsection_index(unsigned long pfn)
+{
+	return (unsigned int)((pfn & (PAGES_PER_SECTION - 1)) / PAGES_PER_SUBSECTION);
+}
+
+/* Runs of the subsections in @map: @fn(first pfn, pages) for each. */
+static void for_each_subsection_run(unsigned long nr, uint8_t map,
+                                    void (*fn)(unsigned long pfn, unsigned long nr_pages))
+{
+	unsigned long base = nr << PFN_SECTION_SHIFT;
+
+	for (unsigned int i = 0, j; i < SUBSECTIONS_PER_SECTION; i = j + 1) {
+		for (j = i; j < SUBSECTIONS_PER_SECTION && (map >> j & 1); j++)
+			;
+		if (j > i)
+			fn(base + i * PAGES_PER_SUBSECTION, (j - i) * PAGES_PER_SUBSECTION);
 	}
-	if (pfn >= zone->hugetlb_end_pfn) {
-		err = os_map_at(frames, SECTION_BYTES);
-		if (!err && kmm_option(OPT_THP) == THP_ON)
-			os_advise_hugepage(frames, SECTION_BYTES);
-	}
+}
+
+static void unmap_run(unsigned long pfn, unsigned long nr_pages)
+{
+	os_unmap(pfn_frames(pfn), nr_pages << PAGE_SHIFT);
+}
+
+/* Only what kmm mapped: another mapping may have landed in a subsection it did not. */
+static void unmap_subsections(unsigned long nr, uint8_t map)
+{
+	for_each_subsection_run(nr, map, unmap_run);
+}
+
+/* Map @nr_pages frames from @pfn, bound to the zone's node. 0, -EEXIST or -ENOMEM. */
+static int map_frames(struct zone *zone, unsigned long pfn, unsigned long nr_pages)
+{
+	size_t bytes = nr_pages << PAGE_SHIFT;
+	int err = os_map_at(pfn_frames(pfn), bytes);
+
 	if (err)
 		return err;
+	if (kmm_option(OPT_THP) == THP_ON)
+		os_advise_hugepage(pfn_frames(pfn), bytes);
+	if (zone->mempolicy >= 0)
+		os_mbind(pfn_frames(pfn), bytes, zone->mempolicy, zone->phys_node);
+	return 0;
+}
+
+/*
+ * Map the frames a hot-added section starts with: all of them from the hugetlb pool
+ * where the zone's plan says so and the pool still has pages (else THP from here on),
+ * or else its first subsection, which also finds another mapping sitting at its start.
+ * Returns the subsections mapped, or a negative errno (-EEXIST, -ENOMEM).
+ */
+static int map_section_frames(struct zone *zone, unsigned long nr)
+{
+	unsigned long pfn = nr << PFN_SECTION_SHIFT;
+	int err;
+
+	if (pfn < zone->hugetlb_end_pfn) {
+		err = os_map_hugetlb_at(section_frames(nr), SECTION_BYTES);
+		if (!err) {
+			if (zone->mempolicy >= 0)
+				os_mbind(section_frames(nr), SECTION_BYTES, zone->mempolicy,
+				         zone->phys_node);
+			return (1 << SUBSECTIONS_PER_SECTION) - 1;
+		}
+		if (err != -ENOMEM)
+			return err;
+		zone->hugetlb_end_pfn = pfn;
+		zone->backing = pfn == zone->zone_start_pfn ? ZONE_BACKING_THP : ZONE_BACKING_MIXED;
+	}
+	err = map_frames(zone, pfn, PAGES_PER_SUBSECTION);
+	return err ? err : 1;
+}
+
+/* Map a section's first frames (above), then its descriptors. 0, -EEXIST or -ENOMEM. */
+static int map_section(struct zone *zone, unsigned long nr)
+{
+	int map = map_section_frames(zone, nr), err;
+
+	if (map < 0)
+		return map;
 	err = os_map_at(section_descriptors(nr), SECTION_MAP_BYTES);
 	if (err) {
-		os_unmap(frames, SECTION_BYTES);
+		unmap_subsections(nr, (uint8_t)map);
 		return err;
 	}
 	/* Descriptors are node-local too, as the kernel allocates each node's memmap. */
-	if (zone->mempolicy >= 0) {
-		os_mbind(frames, SECTION_BYTES, zone->mempolicy, zone->phys_node);
+	if (zone->mempolicy >= 0)
 		os_mbind(section_descriptors(nr), SECTION_MAP_BYTES, zone->mempolicy,
 		         zone->phys_node);
+	mem_section[nr].subsection_map = (uint8_t)map;
+	return 0;
+}
+
+int sparse_map_pages(struct zone *zone, unsigned long pfn, unsigned long nr_pages)
+{
+	unsigned long nr = pfn_to_section_nr(pfn), base = nr << PFN_SECTION_SHIFT;
+	unsigned int first = subsection_index(pfn), last = subsection_index(pfn + nr_pages - 1);
+	uint8_t map = mem_section[nr].subsection_map;
+
+	for (unsigned int i = first, j; i <= last; i = j) {
+		int err;
+
+		for (j = i; j <= last && (map >> j & 1) == (map >> i & 1); j++)
+			;
+		if (map >> i & 1)
+			continue;
+		err = map_frames(zone, base + i * PAGES_PER_SUBSECTION,
+		                 (j - i) * PAGES_PER_SUBSECTION);
+		if (err)
+			return err;
+		map |= (uint8_t)(((1U << (j - i)) - 1) << i);
+		WRITE_ONCE(mem_section[nr].subsection_map, map);
 	}
 	return 0;
+}
+
+void sparse_release_pages(unsigned long pfn, unsigned long nr_pages)
+{
+	unsigned long nr = pfn_to_section_nr(pfn), end = pfn + nr_pages;
+	uint8_t map = READ_ONCE(mem_section[nr].subsection_map);
+
+	for (; pfn < end; pfn = ALIGN_UP(pfn + 1, PAGES_PER_SUBSECTION)) {
+		unsigned long stop = min_ul(end, ALIGN_UP(pfn + 1, PAGES_PER_SUBSECTION));
+
+		if (map >> subsection_index(pfn) & 1)
+			os_release(pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
+	}
 }
 
 /* Bring a mapped section online: its max-order blocks join the free lists, untouched. */
@@ -213,11 +314,12 @@ unsigned long zone_remove_free_sections(struct zone *zone, bool given_back_only)
 			}
 		kmm_unlock(zone->lock);
 		for (int i = 0; i < n; i++) {
-			os_unmap(section_frames(batch[i]), SECTION_BYTES);
+			unmap_subsections(batch[i], mem_section[batch[i]].subsection_map);
 			os_unmap(section_descriptors(batch[i]), SECTION_MAP_BYTES);
 		}
 		kmm_lock(zone->lock);
 		for (int i = 0; i < n; i++) {
+			mem_section[batch[i]].subsection_map = 0;
 			set_section_state(batch[i], SECTION_ABSENT);
 			zone->section_hint = min_ul(zone->section_hint, batch[i]);
 			zone->nr_section_events[SECTION_REMOVED]++;

@@ -19,6 +19,19 @@ int sparse_init(unsigned long nr_sections);
  */
 int sparse_add_section(struct zone *zone, unsigned long nr);
 
+/*
+ * Map the frames of [@pfn, @pfn + @nr_pages), within one section of @zone, that are not
+ * mapped yet: a block about to be handed out. Under zone->lock. 0; -EEXIST when another
+ * mapping holds some of them; -ENOMEM when the address space or commit limit refuses.
+ */
+int sparse_map_pages(struct zone *zone, unsigned long pfn, unsigned long nr_pages);
+
+/*
+ * Give back (MADV_DONTNEED) the mapped frames of [@pfn, @pfn + @nr_pages), a free block
+ * nobody can hand out meanwhile; frames never mapped are left alone.
+ */
+void sparse_release_pages(unsigned long pfn, unsigned long nr_pages);
+
 /* Hot-add the zone's lowest absent section; false when none can be. Under zone->lock. */
 bool zone_add_section(struct zone *zone);
 

@@ -2,13 +2,16 @@
  * Memory hotplug: a zone holds only the sections it has hot-added, so the address space
  * and descriptor memory a process holds follow what it uses. With KMM_NUMA_FAKE=1
  * KMM_ZONE_SIZE=8G:
- *  - after initialization and one page, VmSize has grown by one section and its
- *    descriptors plus kmm's tables, not by the zone's 8 GiB;
+ *  - after initialization and one page, VmSize has grown by one 2 MiB subsection of
+ *    frames and its section's descriptors plus kmm's tables, not by the zone's 8 GiB,
+ *    and the rest of the section's frames are not mapped;
  *  - 256 MiB of max-order blocks bring in 16 or 17 sections, and mem_map grows by the
  *    descriptors actually written;
  *  - freed and given back, every section is hot-removed and VmSize is back;
  *  - a section whose range another mapping holds becomes a hole, the zone goes on past
  *    it, and the other mapping keeps its contents;
+ *  - another mapping in a subsection of an online section that kmm has not mapped yet
+ *    is never handed out, given back to the OS or unmapped by kmm;
  *  - random allocations and frees with sections removed at random points keep every
  *    invariant of the buddy allocator across section boundaries (checked against a
  *    model of which pages are allocated).
@@ -34,6 +37,13 @@ static unsigned long online_sections(const struct zone *zone)
 	return zone->present_pages / PAGES_PER_SECTION;
 }
 
+static bool mapped(const void *addr, size_t len)
+{
+	unsigned char vec[1024];
+
+	return len <= sizeof(vec) * PAGE_SIZE && mincore((void *)addr, len, vec) == 0;
+}
+
 static void give_everything_back(void)
 {
 	drain_all_pages();
@@ -54,9 +64,13 @@ static void test_vm_size(long before_kb)
 	one_kb = vm_size_kb() - before_kb;
 	CHECK(online_sections(zone) == 1, "after one page: expected 1 section online, got %lu",
 	      online_sections(zone));
-	/* One 16 MiB section, its 256 KiB of descriptors, the per-CPU and vmalloc tables. */
-	CHECK(one_kb <= 20 * 1024,
-	      "after one page: expected VmSize to grow by at most 20 MiB, got %ld kB", one_kb);
+	/* One 2 MiB subsection, 256 KiB of descriptors, the per-CPU and vmalloc tables. */
+	CHECK(one_kb <= 4 * 1024,
+	      "after one page: expected VmSize to grow by at most 4 MiB, got %ld kB", one_kb);
+	CHECK(mapped(kmm_phys_base, PAGES_PER_SUBSECTION * PAGE_SIZE) &&
+	              !mapped(kmm_phys_base + (PAGES_PER_SUBSECTION << PAGE_SHIFT), PAGE_SIZE),
+	      "after one page: expected the first subsection's frames mapped and the next "
+	      "one's not");
 	smaps_line(mem_map, "Rss:", rss, sizeof(rss));
 	CHECK(rss[0] && strtol(rss + 4, NULL, 10) <= 64,
 	      "after one page: expected at most 64 kB of mem_map resident, got %s", rss);
@@ -89,6 +103,59 @@ static void test_vm_size(long before_kb)
 	printf("sections: VmSize +%ld kB after one page, +%ld kB after 256 MiB, +%ld kB after "
 	       "giving it back\n",
 	       one_kb, many_kb, after_kb);
+}
+
+/*
+ * Another mapping in the second subsection of the zone's first section, which kmm maps
+ * only when it hands out a block there: a free block that merges over it is given back
+ * to the OS around it, the blocks it covers become a hole, and nothing kmm does
+ * (allocation, page reporting, hot-removal) touches the other mapping.
+ */
+static void test_subsection_hole(void)
+{
+	struct zone *zone = node_zones[0];
+	char *second = kmm_phys_base + (PAGES_PER_SUBSECTION << PAGE_SHIFT), *foreign, *first;
+	unsigned long holes = zone->nr_section_events[SECTION_HOLES];
+	enum { BLOCKS = 64 }; /* order 6: the section's 16 MiB */
+	void *blocks[BLOCKS];
+
+	CHECK(online_sections(zone) == 0, "expected no section online, got %lu",
+	      online_sections(zone));
+	foreign = mmap(second, PAGE_SIZE, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK(foreign == second, "mmap in the second subsection: %s", strerror(errno));
+	memset(foreign, 0x6b, PAGE_SIZE);
+
+	/* The first subsection, written and freed: it merges with its free buddy over ours. */
+	first = kmm_alloc_pages(MAX_PAGE_ORDER - 1);
+	CHECK(first == kmm_phys_base, "expected the zone's first block at %p, got %p",
+	      (void *)kmm_phys_base, (void *)first);
+	memset(first, 0x22, PAGES_PER_SUBSECTION << PAGE_SHIFT);
+	kmm_free_pages(first, MAX_PAGE_ORDER - 1);
+	page_reporting_process(zone, true);
+	CHECK(!mapped(first, PAGE_SIZE) || first[0] == 0,
+	      "the first subsection was not given back");
+
+	for (int i = 0; i < BLOCKS; i++) {
+		blocks[i] = kmm_alloc_pages(6);
+		CHECK(blocks[i] != NULL, "order-6 block %d with another mapping in the section", i);
+		CHECK((char *)blocks[i] + (PAGE_SIZE << 6) <= second ||
+		              (char *)blocks[i] >= second + (PAGES_PER_SUBSECTION << PAGE_SHIFT),
+		      "block %p lies in the subsection another mapping holds (%p)", blocks[i],
+		      (void *)second);
+		memset(blocks[i], 0x11, PAGE_SIZE << 6);
+	}
+	CHECK(zone->nr_section_events[SECTION_HOLES] > holes,
+	      "expected the subsection another mapping holds to count as a hole");
+	for (int i = 0; i < BLOCKS; i++)
+		kmm_free_pages(blocks[i], 6);
+	give_everything_back();
+	CHECK(mapped(foreign, PAGE_SIZE), "the other mapping was unmapped");
+	for (int i = 0; i < (int)PAGE_SIZE; i++)
+		CHECK(foreign[i] == 0x6b, "the other mapping's byte %d changed: %#x", i,
+		      (unsigned char)foreign[i]);
+	munmap(foreign, PAGE_SIZE);
+	printf("sections: another mapping in an unmapped subsection was never touched\n");
 }
 
 /* Another mapping where the zone's second section would go: the zone skips it. */
@@ -204,5 +271,6 @@ int main(void)
 	test_vm_size(before_kb);
 	test_hole();
 	test_random_model();
+	test_subsection_hole(); /* last: the hole's blocks keep the section online for good */
 	return 0;
 }
