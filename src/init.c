@@ -16,6 +16,7 @@
 #include "buddy/internal.h"
 #include "buddy/mm_init.h"
 #include "buddy/page_alloc.h"
+#include "reclaim/memory.h"
 #include "slab/kmalloc.h"
 #include "stats/stats.h"
 #include "vmalloc/vmalloc.h"
@@ -88,6 +89,7 @@ static void kmm_fork_parent(void)
 
 static void kmm_fork_child(void)
 {
+	uffd_fork_child();
 	if (!fork_took_locks)
 		return;
 	page_reporting_fork_child();
@@ -137,6 +139,8 @@ bool __kmm_init_slow(void)
 /* Threads are started here, not in kmm_init: creating one allocates. */
 __attribute__((constructor(101))) static void kmm_constructor(void)
 {
-	if (kmm_ensure_init())
+	if (kmm_ensure_init()) {
+		uffd_start();
 		kmm_stats_start();
+	}
 }

@@ -24,6 +24,7 @@ enum kmm_option_kind {
 enum { HUGETLB_AUTO, HUGETLB_ON, HUGETLB_OFF };
 enum { MBIND_BIND, MBIND_PREFERRED, MBIND_OFF };
 enum { THP_ON, THP_OFF };
+enum { UFFD_OFF, UFFD_ON };
 /* Bits of KMM_STATS, in the order of its word list; "all" sets every one. */
 enum {
 	STATS_BUDDYINFO = 1 << 0,
@@ -64,7 +65,8 @@ enum {
 	  "a signal name such as USR2 or SIGUSR2 (not KILL, STOP, SEGV, BUS, ILL, FPE, "   \
 	  "TRAP or ABRT), RTMIN+n, RTMAX-n, or a signal number")                           \
 	X(STATS_INTERVAL, "KMM_STATS_INTERVAL", OPTION_NUMBER, 0, 0, 86400000, NULL,       \
-	  "milliseconds from 1 to 86400000, or 0 for no snapshots")
+	  "milliseconds from 1 to 86400000, or 0 for no snapshots")                        \
+	X(UFFD, "KMM_UFFD", OPTION_CHOICE, UFFD_OFF, 0, 1, "off,on", "off or on")
 
 enum kmm_option_id {
 #define X(id, ...) OPT_##id,

@@ -98,6 +98,18 @@ void drop_caches(void);
  */
 extern bool address_space_limited KMM_HIDDEN;
 
+/*
+ * The memory notifier (the kernel's register_memory_notifier, for one listener): called
+ * with each range of frames or of a vmalloc area as kmm maps it, under the lock of
+ * whoever maps (zone->lock for frames). hugetlb frames are not announced.
+ */
+typedef void (*memory_notifier_fn)(void *start, size_t size);
+void register_memory_notifier(memory_notifier_fn fn);
+void memory_notify_mapped(void *start, size_t size);
+
+/* @fn for each range of frames mapped now (not hugetlb), under each zone's lock. */
+void for_each_mapped_frames(memory_notifier_fn fn);
+
 /* fork(): take every page allocator lock in rank order, then release or reset them. */
 void page_alloc_fork_prepare(void);
 void page_alloc_fork_parent(void);

@@ -124,6 +124,21 @@ static void unmap_subsections(unsigned long nr, uint8_t map)
 	for_each_subsection_run(nr, map, unmap_run);
 }
 
+static memory_notifier_fn memory_notifier;
+
+void register_memory_notifier(memory_notifier_fn fn)
+{
+	WRITE_ONCE(memory_notifier, fn);
+}
+
+void memory_notify_mapped(void *start, size_t size)
+{
+	memory_notifier_fn fn = READ_ONCE(memory_notifier);
+
+	if (unlikely(fn))
+		fn(start, size);
+}
+
 /* Map @nr_pages frames from @pfn, bound to the zone's node. 0, -EEXIST or -ENOMEM. */
 static int map_frames(struct zone *zone, unsigned long pfn, unsigned long nr_pages)
 {
@@ -136,7 +151,32 @@ static int map_frames(struct zone *zone, unsigned long pfn, unsigned long nr_pag
 		os_advise_hugepage(pfn_frames(pfn), bytes);
 	if (zone->mempolicy >= 0)
 		os_mbind(pfn_frames(pfn), bytes, zone->mempolicy, zone->phys_node);
+	memory_notify_mapped(pfn_frames(pfn), bytes);
 	return 0;
+}
+
+static memory_notifier_fn walk_fn; /* for_each_mapped_frames' callback, under zone->lock */
+
+static void notify_run(unsigned long pfn, unsigned long nr_pages)
+{
+	walk_fn(pfn_frames(pfn), nr_pages << PAGE_SHIFT);
+}
+
+void for_each_mapped_frames(memory_notifier_fn fn)
+{
+	struct zone *zone;
+
+	for_each_zone(zone, nid) {
+		kmm_lock(zone->lock);
+		walk_fn = fn;
+		for (unsigned long nr = pfn_to_section_nr(zone->zone_start_pfn);
+		     nr < zone_end_section(zone); nr++)
+			if (mem_section[nr].state == SECTION_ONLINE &&
+			    (nr << PFN_SECTION_SHIFT) >= zone->hugetlb_end_pfn)
+				for_each_subsection_run(nr, mem_section[nr].subsection_map,
+				                        notify_run);
+		kmm_unlock(zone->lock);
+	}
 }
 
 /*

@@ -125,6 +125,10 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"vmalloc_free", st->vmalloc.events.nr_vfree};
 	rows[n++] = (struct stat_row){"vmalloc_purge", st->vmalloc.events.nr_purged};
 	rows[n++] = (struct stat_row){"vmalloc_purged_pages", st->vmalloc.events.pages_purged};
+	/* Faults on kmm's memory that its userfaultfd handler resolved, and what they filled. */
+	rows[n++] = (struct stat_row){"pgfault", st->uffd.nr_faults};
+	rows[n++] = (struct stat_row){"pgfault_around", st->uffd.nr_fault_around};
+	rows[n++] = (struct stat_row){"pgfault_filled_pages", st->uffd.pages_filled};
 	return n;
 }
 

@@ -104,4 +104,5 @@ void kmm_stats_collect(struct kmm_stats *st, const char *reason)
 			                               << s->order;
 	}
 	vmalloc_collect_info(&st->vmalloc);
+	uffd_collect_events(&st->uffd);
 }

@@ -22,6 +22,7 @@
 
 #include "../base/options.h"
 #include "../buddy/mmzone.h"
+#include "../reclaim/memory.h"
 #include "../slab/slab.h"
 #include "../vmalloc/vmalloc.h"
 #include "seq_buf.h"
@@ -70,6 +71,7 @@ struct kmm_stats {
 	struct zone_stats zone[MAX_NUMNODES];
 	struct kmem_cache_stats slab[KMM_MAX_CACHES];
 	struct vmalloc_info vmalloc;
+	struct uffd_events uffd; /* demand faulting (KMM_UFFD) */
 };
 
 /* os_now_ms() when kmm started, for uptime. */

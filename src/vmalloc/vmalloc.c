@@ -155,8 +155,10 @@ static int map_range(char *addr, size_t bytes)
 {
 	int err = os_map_at(addr, bytes);
 
-	if (!err)
+	if (!err) {
 		os_advise_hugepage(addr, bytes);
+		memory_notify_mapped(addr, bytes);
+	}
 	return err;
 }
 
@@ -486,6 +488,19 @@ void *vrealloc(void *addr, size_t size)
 	}
 	va->size = size;
 	return result;
+}
+
+void vmalloc_for_each_area(void (*fn)(void *start, size_t size))
+{
+	struct vmap_area *va;
+
+	kmm_lock(vmap_area_lock);
+	for (unsigned long i = 0; i < nr_chunks; i++)
+		if (chunk_area[i])
+			fn(chunk_addr(i), chunk_area[i]->size);
+	list_for_each_entry(va, &vmap_purge_list, lazy)
+		fn(chunk_addr((unsigned long)(va - vmap_area_storage)), va->size);
+	kmm_unlock(vmap_area_lock);
 }
 
 void vmalloc_fork_prepare(void)

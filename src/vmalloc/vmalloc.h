@@ -63,6 +63,9 @@ struct vmalloc_info {
 	struct vmalloc_events events;
 };
 
+/* @fn(start, mapped size) for each area, live or lazily freed; under vmap_area_lock. */
+void vmalloc_for_each_area(void (*fn)(void *start, size_t size));
+
 /* A snapshot, without locks: safe from a signal handler. */
 void vmalloc_collect_info(struct vmalloc_info *info);
 

@@ -1,0 +1,34 @@
+#!/bin/sh
+# KMM_UFFD=on where userfaultfd is refused (an unprivileged user namespace, with
+# vm.unprivileged_userfaultfd=0): one line says so and the program runs without it.
+# Usage: uffd_unavailable.sh path/to/libkmm.so
+lib=$1
+if ! unshare -U true 2>/dev/null; then
+	echo "no user namespaces here: skipped"
+	exit 77
+fi
+if [ "$(cat /proc/sys/vm/unprivileged_userfaultfd 2>/dev/null)" != 0 ]; then
+	echo "vm.unprivileged_userfaultfd is not 0: userfaultfd is allowed, skipped"
+	exit 77
+fi
+err=$(mktemp)
+out=$(unshare -U env KMM_UFFD=on LD_PRELOAD="$lib" /bin/echo still runs 2>"$err")
+status=$?
+msg=$(cat "$err")
+rm -f "$err"
+if [ $status -ne 0 ] || [ "$out" != "still runs" ]; then
+	echo "FAIL: expected the program to run and print 'still runs', got status $status and '$out'"
+	exit 1
+fi
+case $msg in
+*"KMM_UFFD: userfaultfd is not available"*"running without demand faulting"*) ;;
+*)
+	echo "FAIL: expected one line saying userfaultfd is not available, got: $msg"
+	exit 1
+	;;
+esac
+if [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ]; then
+	echo "FAIL: expected one line on stderr, got: $msg"
+	exit 1
+fi
+echo "KMM_UFFD=on without userfaultfd: one line, and the program ran"
