@@ -100,14 +100,18 @@ extern bool address_space_limited KMM_HIDDEN;
 
 /*
  * The memory notifier (the kernel's register_memory_notifier, for one listener): called
- * with each range of frames or of a vmalloc area as kmm maps it, under the lock of
- * whoever maps (zone->lock for frames). hugetlb frames are not announced.
+ * with each range of frames or of a vmalloc area as kmm maps it (MEM_MAPPED, also for an
+ * area that mremap moved), and as it gives a range's pages back to the OS or unmaps it
+ * (MEM_RELEASED, after the fact), under the lock of whoever does it (zone->lock for
+ * frames mapped or unmapped; none for page reporting's release or for vmalloc). hugetlb
+ * frames are not announced.
  */
-typedef void (*memory_notifier_fn)(void *start, size_t size);
+enum memory_action { MEM_MAPPED, MEM_RELEASED };
+typedef void (*memory_notifier_fn)(enum memory_action action, void *start, size_t size);
 void register_memory_notifier(memory_notifier_fn fn);
-void memory_notify_mapped(void *start, size_t size);
+void memory_notify(enum memory_action action, void *start, size_t size);
 
-/* @fn for each range of frames mapped now (not hugetlb), under each zone's lock. */
+/* @fn(MEM_MAPPED, …) for each range of frames mapped now (not hugetlb), under zone->lock. */
 void for_each_mapped_frames(memory_notifier_fn fn);
 
 /* fork(): take every page allocator lock in rank order, then release or reset them. */

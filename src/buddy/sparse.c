@@ -116,6 +116,7 @@ static void for_each_subsection_run(unsigned long nr, uint8_t map,
 static void unmap_run(unsigned long pfn, unsigned long nr_pages)
 {
 	os_unmap(pfn_frames(pfn), nr_pages << PAGE_SHIFT);
+	memory_notify(MEM_RELEASED, pfn_frames(pfn), nr_pages << PAGE_SHIFT);
 }
 
 /* Only what kmm mapped: another mapping may have landed in a subsection it did not. */
@@ -131,12 +132,12 @@ void register_memory_notifier(memory_notifier_fn fn)
 	WRITE_ONCE(memory_notifier, fn);
 }
 
-void memory_notify_mapped(void *start, size_t size)
+void memory_notify(enum memory_action action, void *start, size_t size)
 {
 	memory_notifier_fn fn = READ_ONCE(memory_notifier);
 
 	if (unlikely(fn))
-		fn(start, size);
+		fn(action, start, size);
 }
 
 /* Map @nr_pages frames from @pfn, bound to the zone's node. 0, -EEXIST or -ENOMEM. */
@@ -151,7 +152,7 @@ static int map_frames(struct zone *zone, unsigned long pfn, unsigned long nr_pag
 		os_advise_hugepage(pfn_frames(pfn), bytes);
 	if (zone->mempolicy >= 0)
 		os_mbind(pfn_frames(pfn), bytes, zone->mempolicy, zone->phys_node);
-	memory_notify_mapped(pfn_frames(pfn), bytes);
+	memory_notify(MEM_MAPPED, pfn_frames(pfn), bytes);
 	return 0;
 }
 
@@ -159,7 +160,7 @@ static memory_notifier_fn walk_fn; /* for_each_mapped_frames' callback, under zo
 
 static void notify_run(unsigned long pfn, unsigned long nr_pages)
 {
-	walk_fn(pfn_frames(pfn), nr_pages << PAGE_SHIFT);
+	walk_fn(MEM_MAPPED, pfn_frames(pfn), nr_pages << PAGE_SHIFT);
 }
 
 void for_each_mapped_frames(memory_notifier_fn fn)
@@ -258,8 +259,10 @@ void sparse_release_pages(unsigned long pfn, unsigned long nr_pages)
 	for (; pfn < end; pfn = ALIGN_UP(pfn + 1, PAGES_PER_SUBSECTION)) {
 		unsigned long stop = min_ul(end, ALIGN_UP(pfn + 1, PAGES_PER_SUBSECTION));
 
-		if (map >> subsection_index(pfn) & 1)
+		if (map >> subsection_index(pfn) & 1) {
 			os_release(pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
+			memory_notify(MEM_RELEASED, pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
+		}
 	}
 }
 

@@ -10,6 +10,12 @@
  * leaves the subsection (or vmalloc chunk) it lies in; one that leaves the mapping
  * (a vmalloc area's end) falls back to the faulting page alone.
  *
+ * Charge: a bit per page of the physical range and of the vmalloc window says the page
+ * is charged (resident memory of the heap). The handler sets the bits of the pages it
+ * fills; registering a range sets those of its pages already resident (mincore); a
+ * range given back or unmapped (MEM_RELEASED) clears its bits. Only the bits that
+ * change move the counter, so a page is charged once however many fills race for it.
+ *
  * Invariants:
  *  - nothing is registered before the handler runs, so no thread can wait for a fault
  *    nobody reads (the thread's creation allocates, and that memory is present);
@@ -32,6 +38,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,9 +53,12 @@
 #define ZERO_REGION_BYTES  (FAULT_AROUND_MAX << PAGE_SHIFT)
 
 static int uffd = -1;
-static int uffd_owner;          /* the pid whose address space the userfaultfd serves */
-static bool uffd_serving;       /* registered and served; false in a fork child */
-static const char *zero_region; /* ZERO_REGION_BYTES that read as zero */
+static struct page_counter memory_counter;
+static unsigned long *charged_phys;    /* a bit per page of the physical range */
+static unsigned long *charged_vmalloc; /* a bit per page of the vmalloc window */
+static int uffd_owner;                 /* the pid whose address space the userfaultfd serves */
+static bool uffd_serving;              /* registered and served; false in a fork child */
+static const char *zero_region;        /* ZERO_REGION_BYTES that read as zero */
 static struct uffd_events events;
 
 bool uffd_active(void)
@@ -62,6 +72,87 @@ void uffd_collect_events(struct uffd_events *out)
 	out->pages_filled = READ_ONCE(events.pages_filled);
 	out->nr_registered = READ_ONCE(events.nr_registered);
 	out->nr_fault_around = READ_ONCE(events.nr_fault_around);
+}
+
+void uffd_collect_charge(struct page_counter *out)
+{
+	out->usage = READ_ONCE(memory_counter.usage);
+	out->watermark = READ_ONCE(memory_counter.watermark);
+	out->failcnt = READ_ONCE(memory_counter.failcnt);
+}
+
+/* ---- charge ---------------------------------------------------------------------------- */
+
+static void page_counter_charge(struct page_counter *counter, long pages)
+{
+	long usage = __atomic_add_fetch(&counter->usage, pages, __ATOMIC_RELAXED);
+	long mark = READ_ONCE(counter->watermark);
+
+	while (usage > mark &&
+	       !__atomic_compare_exchange_n(&counter->watermark, &mark, usage, false,
+	                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+/* The bitmap and first bit for the page at @addr, or NULL outside kmm's memory. */
+static unsigned long *charge_bits(uintptr_t addr, unsigned long *bit)
+{
+	if (addr - (uintptr_t)kmm_phys_base < (kmm_max_pfn << PAGE_SHIFT)) {
+		*bit = (addr - (uintptr_t)kmm_phys_base) >> PAGE_SHIFT;
+		return charged_phys;
+	}
+	if (is_vmalloc_addr((void *)addr)) {
+		*bit = (addr - (uintptr_t)vmalloc_start) >> PAGE_SHIFT;
+		return charged_vmalloc;
+	}
+	return NULL;
+}
+
+/*
+ * Set (@set) or clear the charge bits of @nr pages from @addr, and move the counter by
+ * the bits that changed. Word by word, atomically: the handler and a releasing thread
+ * may work on neighbouring pages.
+ */
+static void charge_pages(uintptr_t addr, unsigned long nr, bool set)
+{
+	unsigned long bit, *map = charge_bits(addr, &bit);
+	long changed = 0;
+
+	if (!map)
+		return;
+	while (nr) {
+		unsigned long *word = &map[bit / 64], off = bit % 64;
+		unsigned long n = min_ul(nr, 64 - off);
+		unsigned long mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << off, old;
+
+		if (set) {
+			old = __atomic_fetch_or(word, mask, __ATOMIC_RELAXED);
+			changed += __builtin_popcountl(~old & mask);
+		} else {
+			old = __atomic_fetch_and(word, ~mask, __ATOMIC_RELAXED);
+			changed -= __builtin_popcountl(old & mask);
+		}
+		bit += n;
+		nr -= n;
+	}
+	if (changed)
+		page_counter_charge(&memory_counter, changed);
+}
+
+/* Charge the pages of a newly registered range that are resident already. */
+static void charge_resident(char *start, size_t size)
+{
+	unsigned char vec[256];
+
+	for (size_t off = 0; off < size; off += sizeof(vec) << PAGE_SHIFT) {
+		size_t len = min_ul(size - off, sizeof(vec) << PAGE_SHIFT);
+
+		if (mincore(start + off, len, vec) != 0)
+			continue;
+		for (size_t i = 0; i < len >> PAGE_SHIFT; i++)
+			if (vec[i] & 1)
+				charge_pages((uintptr_t)start + off + (i << PAGE_SHIFT), 1, true);
+	}
 }
 
 /* ---- registration ---------------------------------------------------------------------- */
@@ -82,6 +173,15 @@ static void uffd_register(void *start, size_t size)
 		return;
 	}
 	__atomic_add_fetch(&events.nr_registered, 1, __ATOMIC_RELAXED);
+	charge_resident(start, size);
+}
+
+static void uffd_memory_notify(enum memory_action action, void *start, size_t size)
+{
+	if (action == MEM_MAPPED)
+		uffd_register(start, size);
+	else if (READ_ONCE(uffd_serving))
+		charge_pages((uintptr_t)start, size >> PAGE_SHIFT, false);
 }
 
 /* ---- the handler ----------------------------------------------------------------------- */
@@ -100,10 +200,12 @@ static long fill_zero(uintptr_t start, uintptr_t end)
 		        .dst = start, .src = (uintptr_t)zero_region, .len = end - start};
 
 		if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
+			charge_pages(start, (end - start) >> PAGE_SHIFT, true);
 			filled += (long)((end - start) >> PAGE_SHIFT);
 			break;
 		}
 		if (copy.copy > 0) { /* part of it, up to a present page */
+			charge_pages(start, (unsigned long)copy.copy >> PAGE_SHIFT, true);
 			filled += copy.copy >> PAGE_SHIFT;
 			start += (uintptr_t)copy.copy;
 		} else if (copy.copy == -EEXIST) {
@@ -231,7 +333,11 @@ void uffd_start(void)
 		return;
 	}
 	zero_region = os_map_zeroes(ZERO_REGION_BYTES);
-	if (!zero_region) {
+	/* Touched only where pages are charged: a bit per page costs 1/32768 of the memory. */
+	charged_phys = os_map(ALIGN_UP(ALIGN_UP(kmm_max_pfn, 64) / 8, PAGE_SIZE));
+	charged_vmalloc =
+	        os_map(ALIGN_UP(ALIGN_UP(vmalloc_bytes >> PAGE_SHIFT, 64) / 8, PAGE_SIZE));
+	if (!zero_region || !charged_phys || !charged_vmalloc) {
 		close(fd);
 		return;
 	}
@@ -243,8 +349,8 @@ void uffd_start(void)
 		return;
 	}
 	WRITE_ONCE(uffd_serving, true);
-	register_memory_notifier(uffd_register);
-	for_each_mapped_frames(uffd_register);
+	register_memory_notifier(uffd_memory_notify);
+	for_each_mapped_frames(uffd_memory_notify);
 	vmalloc_for_each_area(uffd_register);
 }
 

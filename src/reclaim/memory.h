@@ -26,6 +26,17 @@ void uffd_start(void);
 /* Whether this process's memory is registered and served by kmm's handler. */
 bool uffd_active(void);
 
+/*
+ * The heap's resident memory, charged when a page is brought in (or found resident when
+ * its range is registered) and uncharged when kmm gives it back or unmaps it: the
+ * kernel's page_counter of a memory cgroup, in pages.
+ */
+struct page_counter {
+	long usage;            /* pages charged now */
+	long watermark;        /* the most ever charged (memcg's max_usage) */
+	unsigned long failcnt; /* charges refused at the limit */
+};
+
 struct uffd_events {
 	unsigned long nr_faults;       /* faults the handler resolved (the kernel's pgfault) */
 	unsigned long pages_filled;    /* pages it brought in, fault-around included */
@@ -35,6 +46,7 @@ struct uffd_events {
 
 /* A snapshot, read without locks. */
 void uffd_collect_events(struct uffd_events *events);
+void uffd_collect_charge(struct page_counter *counter);
 
 /*
  * fork: the child's mappings lose their registration (no UFFD_FEATURE_EVENT_FORK), and

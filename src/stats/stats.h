@@ -71,7 +71,8 @@ struct kmm_stats {
 	struct zone_stats zone[MAX_NUMNODES];
 	struct kmem_cache_stats slab[KMM_MAX_CACHES];
 	struct vmalloc_info vmalloc;
-	struct uffd_events uffd; /* demand faulting (KMM_UFFD) */
+	struct uffd_events uffd;    /* demand faulting (KMM_UFFD) */
+	struct page_counter memory; /* the heap's resident memory, as charged (KMM_UFFD) */
 };
 
 /* os_now_ms() when kmm started, for uptime. */

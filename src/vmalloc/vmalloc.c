@@ -157,9 +157,16 @@ static int map_range(char *addr, size_t bytes)
 
 	if (!err) {
 		os_advise_hugepage(addr, bytes);
-		memory_notify_mapped(addr, bytes);
+		memory_notify(MEM_MAPPED, addr, bytes);
 	}
 	return err;
+}
+
+/* Unmap part of an area (pages kmm mapped), and say so to the memory notifier. */
+static void unmap_range(void *addr, size_t bytes)
+{
+	os_unmap(addr, bytes);
+	memory_notify(MEM_RELEASED, addr, bytes);
 }
 
 static long claim_chunks(unsigned long n, size_t align)
@@ -207,7 +214,7 @@ static long reuse_lazy_area(unsigned long chunks, size_t align, size_t size)
 		return -1;
 	first = (unsigned long)(found - vmap_area_storage);
 	if (found->size > size)
-		os_unmap(chunk_addr(first) + size, found->size - size);
+		unmap_range(chunk_addr(first) + size, found->size - size);
 	if (found->chunks > chunks) {
 		unclaim_chunks(first + chunks, found->chunks - chunks);
 		found->chunks = chunks;
@@ -290,7 +297,7 @@ static void purge_vmap_area(struct vmap_area *va)
 {
 	unsigned long first = (unsigned long)(va - vmap_area_storage);
 
-	os_unmap(chunk_addr(first), va->size);
+	unmap_range(chunk_addr(first), va->size);
 	__atomic_add_fetch(&vmalloc_events.nr_purged, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&vmalloc_events.pages_purged, va->size >> PAGE_SHIFT, __ATOMIC_RELAXED);
 	unclaim_chunks(first, va->chunks);
@@ -391,7 +398,7 @@ static void *vshrink(struct vmap_area *va, void *addr, size_t size, unsigned lon
 	unsigned long first = addr_chunk(addr);
 
 	if (size < va->size)
-		os_unmap((char *)addr + size, va->size - size);
+		unmap_range((char *)addr + size, va->size - size);
 	if (chunks < va->chunks) {
 		unclaim_chunks(first + chunks, va->chunks - chunks);
 		va->chunks = chunks;
@@ -441,7 +448,7 @@ static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned 
 	err = map_range(dest, size);
 	if (err || os_move(addr, va->size, dest) != 0) {
 		if (!err)
-			os_unmap(dest, size);
+			unmap_range(dest, size);
 		unclaim_chunks((unsigned long)to, chunks);
 		return NULL;
 	}
@@ -452,7 +459,9 @@ static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned 
 	chunk_area[first] = NULL;
 	chunk_area[to] = moved;
 	kmm_unlock(vmap_area_lock);
-	os_unmap(addr, va->size);
+	unmap_range(addr, va->size);
+	/* The moved mapping lost its registration with userfaultfd, if any: announce it again. */
+	memory_notify(MEM_MAPPED, dest, size);
 	unclaim_chunks(first, va->chunks);
 	return dest;
 }

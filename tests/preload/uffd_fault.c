@@ -11,10 +11,14 @@
  *  - six threads (more than this machine's cores) fill and check blocks of their own;
  *  - a fork child reads the parent's data and allocates, while the parent goes on;
  *  - the handler resolved faults, more than one page a fault on the sequential walk
- *    (fault-around), and filled at least the pages the program touched.
+ *    (fault-around), and filled at least the pages the program touched;
+ *  - the charge is exact: kmm's count of charged pages is the resident size of its
+ *    registered mappings (smaps), before and after the huge block is freed and
+ *    malloc_trim gives it back, which uncharges it.
  */
 #include "preload_test.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -49,6 +53,24 @@ static int registered(const void *p)
 	}
 	fclose(f);
 	return found;
+}
+
+/* The resident kB of the mappings registered with userfaultfd, from smaps. */
+static unsigned long registered_rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long total = 0, rss = 0, kb;
+	char line[512];
+
+	CHECK(f != NULL, "open smaps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Rss: %lu kB", &kb) == 1)
+			rss = kb;
+		else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " um"))
+			total += rss;
+	}
+	fclose(f);
+	return total;
 }
 
 static void *thread_fills(void *arg)
@@ -112,7 +134,7 @@ int main(void)
 	size_t words = BIG / 8;
 	char *small = malloc(100);
 	pthread_t threads[NTHREADS];
-	unsigned long faults, filled, around;
+	unsigned long faults, filled, around, usage, after, rss_kb;
 	int status;
 	pid_t pid;
 
@@ -181,7 +203,31 @@ int main(void)
 	      "expected fault-around to fill 16 pages or more a fault on average, got %lu pages "
 	      "for %lu faults",
 	      filled, faults);
+
+	usage = counter(dump, "memcg_usage_pages");
+	rss_kb = registered_rss_kb();
+	printf("uffd: %lu pages charged, %lu kB resident in registered mappings\n", usage, rss_kb);
+	CHECK(usage * 4 == rss_kb,
+	      "expected the charge to be the registered mappings' resident size, %lu kB, got "
+	      "%lu pages (%lu kB)",
+	      rss_kb, usage, usage * 4);
 	free(big);
+	malloc_trim(0);
+	read_dump();
+	after = counter(dump, "memcg_usage_pages");
+	rss_kb = registered_rss_kb();
+	printf("uffd: after free and malloc_trim: %lu pages charged, %lu kB resident\n", after,
+	       rss_kb);
+	CHECK(usage >= after + BIG / 4096,
+	      "expected freeing the 64 MiB block and malloc_trim to uncharge %lu pages, the "
+	      "charge went from %lu to %lu",
+	      BIG / 4096, usage, after);
+	CHECK(after * 4 == rss_kb,
+	      "after malloc_trim: expected the charge to be the resident size, %lu kB, got %lu "
+	      "pages",
+	      rss_kb, after);
+	CHECK(counter(dump, "memcg_max_usage_pages") >= usage,
+	      "expected the charge's watermark to be at least %lu pages", usage);
 	free(small);
 	return 0;
 }
