@@ -60,7 +60,8 @@ static bool fork_took_locks;
 
 static void kmm_fork_prepare(void)
 {
-	bool multi_threaded = !__libc_single_threaded;
+	/* kmm's own threads hold none of its locks across a fork: they do not count. */
+	bool multi_threaded = !__libc_single_threaded && !os_only_helper_threads();
 
 	/* Written only when it changes: a write here is a page copied on every fork. */
 	if (fork_took_locks != multi_threaded)
@@ -89,6 +90,7 @@ static void kmm_fork_parent(void)
 
 static void kmm_fork_child(void)
 {
+	os_helper_threads_gone();
 	uffd_fork_child();
 	if (!fork_took_locks)
 		return;

@@ -10,6 +10,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -44,6 +46,44 @@ static int map_at(void *addr, size_t size, int flags)
 int os_map_at(void *addr, size_t size)
 {
 	return map_at(addr, size, 0);
+}
+
+static unsigned int helper_threads; /* running now */
+static bool helper_threads_ever;    /* inherited by fork children */
+
+void os_helper_thread_started(void)
+{
+	__atomic_add_fetch(&helper_threads, 1, __ATOMIC_RELAXED);
+	WRITE_ONCE(helper_threads_ever, true);
+}
+
+void os_helper_threads_gone(void)
+{
+	helper_threads = 0;
+}
+
+/* Field 20 of /proc/self/stat, past the command name (which may hold spaces), or 0. */
+static long thread_count(void)
+{
+	char buf[512], *p;
+	long n = os_read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+	int field = 2;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	for (; p && *p && field < 20; p++)
+		if (*p == ' ')
+			field++;
+	return p ? strtol(p, NULL, 10) : 0;
+}
+
+bool os_only_helper_threads(void)
+{
+	if (!READ_ONCE(helper_threads_ever))
+		return false;
+	return thread_count() == 1 + (long)READ_ONCE(helper_threads);
 }
 
 bool os_address_space_limited(void)

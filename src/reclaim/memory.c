@@ -52,7 +52,18 @@
 #define FAULT_AROUND_MAX   (1UL << (21 - PAGE_SHIFT)) /* a subsection */
 #define ZERO_REGION_BYTES  (FAULT_AROUND_MAX << PAGE_SHIFT)
 
+/*
+ * The userfaultfd sits at descriptor UFFD_FD_LOWEST or above, out of the way of the
+ * program's own, and is checked to be the same file before each read and ioctl: a
+ * program that closes every descriptor (close_range, as daemons do) and opens another
+ * in its place must get its data, not kmm's handler. Closed under kmm, it ends the
+ * handler: the kernel drops the registrations with the last reference and serves the
+ * faults itself.
+ */
+#define UFFD_FD_LOWEST 210
+
 static int uffd = -1;
+static uint64_t uffd_identity;
 static struct page_counter memory_counter;
 static unsigned long *charged_phys;    /* a bit per page of the physical range */
 static unsigned long *charged_vmalloc; /* a bit per page of the vmalloc window */
@@ -64,6 +75,19 @@ static struct uffd_events events;
 bool uffd_active(void)
 {
 	return READ_ONCE(uffd_serving);
+}
+
+static bool uffd_still_ours(void)
+{
+	if (os_fd_identity(uffd) == uffd_identity)
+		return true;
+	if (READ_ONCE(uffd_serving)) {
+		WRITE_ONCE(uffd_serving, false);
+		kmm_printk("KMM_UFFD: the program closed kmm's userfaultfd (descriptor %d); the "
+		           "kernel serves its faults from now on",
+		           uffd);
+	}
+	return false;
 }
 
 void uffd_collect_events(struct uffd_events *out)
@@ -164,7 +188,7 @@ static void uffd_register(void *start, size_t size)
 	        .mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 
-	if (!READ_ONCE(uffd_serving) || os_getpid() != uffd_owner)
+	if (!READ_ONCE(uffd_serving) || os_getpid() != uffd_owner || !uffd_still_ours())
 		return;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
 		kmm_printk("KMM_UFFD: cannot register %p-%p with userfaultfd (errno %d); its pages "
@@ -252,28 +276,35 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 		__atomic_add_fetch(&events.nr_fault_around, 1, __ATOMIC_RELAXED);
 }
 
-static __noreturn void *uffd_handler(void *arg)
+static void *uffd_handler(void *arg)
 {
 	struct fault_around fa = {.next = 0, .pages = FAULT_AROUND_PAGES};
 	struct uffd_msg msgs[16];
 
 	(void)arg;
-	for (;;) {
+	while (uffd_still_ours()) {
 		ssize_t n = read(uffd, msgs, sizeof(msgs));
 
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
+			if (errno == EBADF) {
+				uffd_still_ours();
+				break;
+			}
 			kmm_printk("KMM_UFFD: reading the userfaultfd failed (errno %d); threads "
 			           "touching new memory will wait",
 			           errno);
 			os_sleep_ms(UINT32_MAX);
 			continue;
 		}
+		if (!uffd_still_ours())
+			break;
 		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
 				handle_fault(&fa, (uintptr_t)msgs[i].arg.pagefault.address);
 	}
+	return NULL;
 }
 
 /* ---- start-up -------------------------------------------------------------------------- */
@@ -281,7 +312,7 @@ static __noreturn void *uffd_handler(void *arg)
 static int open_uffd(void)
 {
 	struct uffdio_api api = {.api = UFFD_API, .features = 0};
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC), high;
 
 	if (fd < 0)
 		return -errno;
@@ -290,6 +321,11 @@ static int open_uffd(void)
 
 		close(fd);
 		return err;
+	}
+	high = os_dup_high(fd, UFFD_FD_LOWEST);
+	if (high >= 0) {
+		close(fd);
+		fd = high;
 	}
 	return fd;
 }
@@ -314,6 +350,8 @@ static bool start_handler(void)
 		kmm_printk("KMM_UFFD: cannot start the fault handler thread (error %d); running "
 		           "without demand faulting",
 		           err);
+	else
+		os_helper_thread_started();
 	return err == 0;
 }
 
@@ -342,6 +380,7 @@ void uffd_start(void)
 		return;
 	}
 	uffd = fd;
+	uffd_identity = os_fd_identity(fd);
 	uffd_owner = os_getpid();
 	if (!start_handler()) {
 		close(fd);

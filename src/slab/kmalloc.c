@@ -182,6 +182,17 @@ static bool kvmalloc_maps_exactly(size_t need)
 	       (pages & (pages - 1)) != 0;
 }
 
+/* The area, or NULL with errno as it was: a buddy block, rounded up, is the fallback. */
+static void *kvmalloc_area(size_t size, size_t align)
+{
+	int saved_errno = errno;
+	void *area = vmalloc_aligned(size, align);
+
+	if (!area)
+		errno = saved_errno;
+	return area;
+}
+
 static void *__kmalloc_large(size_t size, size_t align)
 {
 	size_t need = size > align ? size : align;
@@ -191,8 +202,14 @@ static void *__kmalloc_large(size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (order > MAX_PAGE_ORDER || kvmalloc_maps_exactly(need))
+	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, align);
+	if (kvmalloc_maps_exactly(need)) {
+		void *area = kvmalloc_area(size, align);
+
+		if (area)
+			return area;
+	}
 	if (unlikely(!kmm_ensure_init())) {
 		errno = ENOMEM;
 		return NULL;
@@ -232,8 +249,14 @@ static void *kmalloc_large_to_grow(size_t size)
 
 	if (order < KREALLOC_ROOM_ORDER)
 		return kmalloc_large(size, PAGE_SIZE);
-	if (order > MAX_PAGE_ORDER || kvmalloc_maps_exactly(size))
+	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, PAGE_SIZE);
+	if (kvmalloc_maps_exactly(size)) {
+		void *area = kvmalloc_area(size, PAGE_SIZE);
+
+		if (area)
+			return area;
+	}
 	return large_kmalloc_block(alloc_pages_to_grow(order, numa_node_id()));
 }
 

@@ -238,6 +238,8 @@ static void start_snapshot_thread(void)
 		kmm_printk("KMM_STATS_INTERVAL: cannot start the snapshot thread (error %d); no "
 		           "snapshots will be taken",
 		           err);
+	else
+		os_helper_thread_started();
 }
 
 /* A relative KMM_STATS_FILE is taken from the directory the program started in. */

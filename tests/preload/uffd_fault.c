@@ -14,7 +14,9 @@
  *    (fault-around), and filled at least the pages the program touched;
  *  - the charge is exact: kmm's count of charged pages is the resident size of its
  *    registered mappings (smaps), before and after the huge block is freed and
- *    malloc_trim gives it back, which uncharges it.
+ *    malloc_trim gives it back, which uncharges it;
+ *  - a program that closes every descriptor and opens a pipe gets its own bytes back,
+ *    and new memory still works (the kernel serves it once kmm's userfaultfd is gone).
  */
 #include "preload_test.h"
 
@@ -229,5 +231,30 @@ int main(void)
 	CHECK(counter(dump, "memcg_max_usage_pages") >= usage,
 	      "expected the charge's watermark to be at least %lu pages", usage);
 	free(small);
+
+	/* Daemons close every descriptor: the next pipe must not be read by kmm's handler. */
+	{
+		int fds[2];
+		char got[6] = {0};
+		uint64_t *later;
+
+		close_range(3, ~0U, 0);
+		CHECK(pipe(fds) == 0, "pipe: %s", strerror(errno));
+		CHECK(write(fds[1], "hello", 5) == 5, "write: %s", strerror(errno));
+		usleep(100000);
+		CHECK(read(fds[0], got, 5) == 5 && strcmp(got, "hello") == 0,
+		      "after close_range: expected to read back 'hello' from the pipe, got '%s'",
+		      got);
+		later = malloc(16 * MiB);
+		CHECK(later != NULL, "malloc after close_range");
+		for (size_t w = 0; w < 2 * MiB; w += 512)
+			CHECK(later[w] == 0, "new memory after close_range reads %#lx",
+			      (unsigned long)later[w]);
+		for (size_t w = 0; w < 2 * MiB; w++)
+			later[w] = word_at(w);
+		for (size_t w = 0; w < 2 * MiB; w++)
+			CHECK(later[w] == word_at(w), "after close_range: word %zu wrong", w);
+		free(later);
+	}
 	return 0;
 }
