@@ -126,13 +126,12 @@ static void expand(struct zone *zone, struct page *page, unsigned int low, unsig
 
 /*
  * A block just taken off the free lists for use: its frames are mapped where they were
- * not yet (sparse.c). Where that fails the block goes back, given back as it never was
- * resident, and NULL tells the caller, except when another mapping of the process holds
- * part of it: the block is then left off the lists for good, a hole, and *@retry says
- * to look again.
+ * not yet (sparse.c). Where that fails the block goes back as it was (@reported), and
+ * NULL tells the caller, except when another mapping of the process holds part of it:
+ * the block is then left off the lists for good, a hole, and *@retry says to look again.
  */
 static struct page *map_taken_block(struct zone *zone, struct page *page, unsigned int order,
-                                    bool *retry)
+                                    bool reported, bool *retry)
 {
 	unsigned long pfn = page_to_pfn(page);
 	int err = sparse_map_pages(zone, pfn, 1UL << order);
@@ -143,7 +142,7 @@ static struct page *map_taken_block(struct zone *zone, struct page *page, unsign
 		zone->nr_section_events[SECTION_HOLES]++;
 		*retry = true;
 	} else {
-		__free_one_page(page, pfn, zone, order, 0, true);
+		__free_one_page(page, pfn, zone, order, os_now_ms(), reported);
 	}
 	return NULL;
 }
@@ -166,7 +165,7 @@ static struct page *__rmqueue_smallest(struct zone *zone, unsigned int order)
 			reported = PageReported(page);
 			del_page_from_free_list(page, zone, current_order);
 			expand(zone, page, order, current_order, reported);
-			page = map_taken_block(zone, page, order, &retry);
+			page = map_taken_block(zone, page, order, reported, &retry);
 			if (page || !retry)
 				return page;
 			break;
@@ -552,7 +551,7 @@ static struct page *rmqueue_to_grow(struct zone *zone, unsigned int order)
 
 		del_page_from_free_list(page, zone, MAX_PAGE_ORDER);
 		expand(zone, page, order, MAX_PAGE_ORDER, false);
-		page = map_taken_block(zone, page, order, &retry);
+		page = map_taken_block(zone, page, order, false, &retry);
 	} else {
 		page = __rmqueue(zone, order);
 	}
