@@ -446,6 +446,8 @@ static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned 
 	 * never another one that landed there: once the pages have moved, nothing may fail.
 	 */
 	err = map_range(dest, size);
+	if (err == -EEXIST)
+		return NULL; /* another mapping holds part of them: they stay claimed, a hole */
 	if (err || os_move(addr, va->size, dest) != 0) {
 		if (!err)
 			unmap_range(dest, size);
