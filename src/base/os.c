@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -51,10 +52,26 @@ int os_map_at(void *addr, size_t size)
 static unsigned int helper_threads; /* running now */
 static bool helper_threads_ever;    /* inherited by fork children */
 
-void os_helper_thread_started(void)
+int os_start_helper_thread(void *(*fn)(void *), size_t stack_bytes)
 {
-	__atomic_add_fetch(&helper_threads, 1, __ATOMIC_RELAXED);
-	WRITE_ONCE(helper_threads_ever, true);
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t thread;
+	int err;
+
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, stack_bytes);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&thread, &attr, fn, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (!err) {
+		__atomic_add_fetch(&helper_threads, 1, __ATOMIC_RELAXED);
+		WRITE_ONCE(helper_threads_ever, true);
+	}
+	return err;
 }
 
 void os_helper_threads_gone(void)

@@ -48,9 +48,15 @@ int os_map_at(void *addr, size_t size);
  * of them (from /proc/self/stat: async-signal-safe, a fork from a signal handler asks);
  * a fork child, which has none, calls os_helper_threads_gone().
  */
-void os_helper_thread_started(void);
 bool os_only_helper_threads(void);
 void os_helper_threads_gone(void);
+
+/*
+ * Start one of kmm's helper threads, detached, on a stack of @stack_bytes, with every
+ * signal blocked (a handler run there could touch memory that only the thread serves, or
+ * find kmm's state mid-update), and count it. 0, or pthread_create's error.
+ */
+int os_start_helper_thread(void *(*fn)(void *), size_t stack_bytes);
 
 /* Whether the process has an address-space limit (RLIMIT_AS, ulimit -v). */
 bool os_address_space_limited(void);

@@ -34,8 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -332,26 +330,12 @@ static int open_uffd(void)
 
 static bool start_handler(void)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t thread;
-	int err;
+	int err = os_start_helper_thread(uffd_handler, 64 << 10);
 
-	/* Blocks every signal: a handler run here could touch memory only this thread serves. */
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 << 10);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(&thread, &attr, uffd_handler, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
 	if (err)
 		kmm_printk("KMM_UFFD: cannot start the fault handler thread (error %d); running "
 		           "without demand faulting",
 		           err);
-	else
-		os_helper_thread_started();
 	return err == 0;
 }
 

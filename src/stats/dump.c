@@ -20,7 +20,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
@@ -221,25 +220,12 @@ static __noreturn void *snapshot_thread(void *arg)
 
 static void start_snapshot_thread(void)
 {
-	pthread_attr_t attr;
-	sigset_t all, old;
-	pthread_t thread;
-	int err;
+	int err = os_start_helper_thread(snapshot_thread, 256 << 10);
 
-	sigfillset(&all);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 << 10);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = pthread_create(&thread, &attr, snapshot_thread, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
 	if (err)
 		kmm_printk("KMM_STATS_INTERVAL: cannot start the snapshot thread (error %d); no "
 		           "snapshots will be taken",
 		           err);
-	else
-		os_helper_thread_started();
 }
 
 /* A relative KMM_STATS_FILE is taken from the directory the program started in. */
