@@ -51,6 +51,8 @@ static __thread bool initializing __attribute__((tls_model("initial-exec")));
  * that same code resumes when the handler returns, finishes its update and unlocks. No
  * other thread exists to see a list mid-update. __libc_single_threaded never goes back to
  * true once a thread was created, so parent and child see the same answer prepare saw.
+ * kmm's own threads (os_start_helper_thread) hold none of its locks across a fork and do
+ * not count: where kmm started one, the process's threads are counted against them.
  */
 extern void _IO_list_lock(void);
 extern void _IO_list_unlock(void);
