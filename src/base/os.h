@@ -43,10 +43,10 @@ int os_map_at(void *addr, size_t size);
 /*
  * Threads kmm itself starts (the fault handler, the snapshot thread) take no allocator
  * lock that a fork must wait for, but they make glibc's __libc_single_threaded false for
- * good, in fork children too. os_helper_thread_started() counts one; in a process that
- * ever had one, os_only_helper_threads() says whether every thread but the caller is one
- * of them (from /proc/self/stat: async-signal-safe, a fork from a signal handler asks);
- * a fork child, which has none, calls os_helper_threads_gone().
+ * good, in fork children too. os_start_helper_thread() starts and counts one; in a
+ * process that ever had one, os_only_helper_threads() says whether every thread but the
+ * caller is one of them (from /proc/self/stat: async-signal-safe, a fork from a signal handler
+ * asks); a fork child, which has none, calls os_helper_threads_gone().
  */
 bool os_only_helper_threads(void);
 void os_helper_threads_gone(void);

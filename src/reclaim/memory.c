@@ -70,11 +70,6 @@ static bool uffd_serving;              /* registered and served; false in a fork
 static const char *zero_region;        /* ZERO_REGION_BYTES that read as zero */
 static struct uffd_events events;
 
-bool uffd_active(void)
-{
-	return READ_ONCE(uffd_serving);
-}
-
 static bool uffd_still_ours(void)
 {
 	if (os_fd_identity(uffd) == uffd_identity)
@@ -100,7 +95,6 @@ void uffd_collect_charge(struct page_counter *out)
 {
 	out->usage = READ_ONCE(memory_counter.usage);
 	out->watermark = READ_ONCE(memory_counter.watermark);
-	out->failcnt = READ_ONCE(memory_counter.failcnt);
 }
 
 /* ---- charge ---------------------------------------------------------------------------- */

@@ -23,18 +23,15 @@
  */
 void uffd_start(void);
 
-/* Whether this process's memory is registered and served by kmm's handler. */
-bool uffd_active(void);
-
 /*
  * The heap's resident memory, charged when a page is brought in (or found resident when
  * its range is registered) and uncharged when kmm gives it back or unmaps it: the
- * kernel's page_counter of a memory cgroup, in pages.
+ * kernel's page_counter of a memory cgroup, in pages (its limit and failcnt come with
+ * the memory limit).
  */
 struct page_counter {
-	long usage;            /* pages charged now */
-	long watermark;        /* the most ever charged (memcg's max_usage) */
-	unsigned long failcnt; /* charges refused at the limit */
+	long usage;     /* pages charged now */
+	long watermark; /* the most ever charged (memcg's max_usage) */
 };
 
 struct uffd_events {

@@ -182,12 +182,19 @@ static bool kvmalloc_maps_exactly(size_t need)
 	       (pages & (pages - 1)) != 0;
 }
 
-/* The area, or NULL with errno as it was: a buddy block, rounded up, is the fallback. */
-static void *kvmalloc_area(size_t size, size_t align)
+/*
+ * A vmalloc area for a block that needs @need bytes, when kvmalloc_maps_exactly() says
+ * so; else, or when the window has no room, NULL with errno as it was: the caller then
+ * takes a buddy block, rounded up.
+ */
+static void *kvmalloc_area(size_t need, size_t size, size_t align)
 {
 	int saved_errno = errno;
-	void *area = vmalloc_aligned(size, align);
+	void *area;
 
+	if (!kvmalloc_maps_exactly(need))
+		return NULL;
+	area = vmalloc_aligned(size, align);
 	if (!area)
 		errno = saved_errno;
 	return area;
@@ -197,6 +204,7 @@ static void *__kmalloc_large(size_t size, size_t align)
 {
 	size_t need = size > align ? size : align;
 	unsigned int order = get_order(need);
+	void *area;
 
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
@@ -204,12 +212,9 @@ static void *__kmalloc_large(size_t size, size_t align)
 	}
 	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, align);
-	if (kvmalloc_maps_exactly(need)) {
-		void *area = kvmalloc_area(size, align);
-
-		if (area)
-			return area;
-	}
+	area = kvmalloc_area(need, size, align);
+	if (area)
+		return area;
 	if (unlikely(!kmm_ensure_init())) {
 		errno = ENOMEM;
 		return NULL;
@@ -246,17 +251,15 @@ void *kmalloc_large(size_t size, size_t align)
 static void *kmalloc_large_to_grow(size_t size)
 {
 	unsigned int order = get_order(size);
+	void *area;
 
 	if (order < KREALLOC_ROOM_ORDER)
 		return kmalloc_large(size, PAGE_SIZE);
 	if (order > MAX_PAGE_ORDER)
 		return vmalloc_aligned(size, PAGE_SIZE);
-	if (kvmalloc_maps_exactly(size)) {
-		void *area = kvmalloc_area(size, PAGE_SIZE);
-
-		if (area)
-			return area;
-	}
+	area = kvmalloc_area(size, size, PAGE_SIZE);
+	if (area)
+		return area;
 	return large_kmalloc_block(alloc_pages_to_grow(order, numa_node_id()));
 }
 

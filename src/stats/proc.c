@@ -129,10 +129,10 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"pgfault", st->uffd.nr_faults};
 	rows[n++] = (struct stat_row){"pgfault_around", st->uffd.nr_fault_around};
 	rows[n++] = (struct stat_row){"pgfault_filled_pages", st->uffd.pages_filled};
-	/* The charge of the heap's resident pages, as memcg's usage, max_usage and failcnt. */
+	rows[n++] = (struct stat_row){"uffd_registrations", st->uffd.nr_registered};
+	/* The charge of the heap's resident pages, as memcg's usage and max_usage. */
 	rows[n++] = (struct stat_row){"memcg_usage_pages", (unsigned long)st->memory.usage};
 	rows[n++] = (struct stat_row){"memcg_max_usage_pages", (unsigned long)st->memory.watermark};
-	rows[n++] = (struct stat_row){"memcg_failcnt", st->memory.failcnt};
 	return n;
 }
 
