@@ -68,18 +68,21 @@ static void kmm_fork_prepare(void)
 	/* Written only when it changes: a write here is a page copied on every fork. */
 	if (fork_took_locks != multi_threaded)
 		fork_took_locks = multi_threaded;
-	if (!multi_threaded)
-		return;
-	_IO_list_lock();
-	kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */
-	page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
-	slab_fork_prepare();
-	vmalloc_fork_prepare();
-	page_alloc_fork_prepare();
+	if (multi_threaded) {
+		_IO_list_lock();
+		kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */
+		page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
+		slab_fork_prepare();
+		vmalloc_fork_prepare();
+		page_alloc_fork_prepare();
+	}
+	/* Last (the lock order), and always: the handler and kswapd run in any process. */
+	reclaim_fork_prepare();
 }
 
 static void kmm_fork_parent(void)
 {
+	reclaim_fork_parent();
 	if (!fork_took_locks)
 		return;
 	page_alloc_fork_parent();
@@ -90,15 +93,23 @@ static void kmm_fork_parent(void)
 	_IO_list_unlock();
 }
 
+/*
+ * The child's own fault handler runs before anything here can touch the heap, and the
+ * heap is registered with it as soon as the page allocator's and vmalloc's locks are
+ * usable: until then a page the parent swapped out would read as zeros.
+ */
 static void kmm_fork_child(void)
 {
 	os_helper_threads_gone();
-	uffd_fork_child();
+	reclaim_fork_child();
+	if (fork_took_locks) {
+		page_reporting_fork_child();
+		page_alloc_fork_child();
+		vmalloc_fork_child();
+	}
+	reclaim_fork_child_register();
 	if (!fork_took_locks)
 		return;
-	page_reporting_fork_child();
-	page_alloc_fork_child();
-	vmalloc_fork_child();
 	slab_fork_child();
 	kmm_stats_fork_child();
 	_IO_list_resetlock();

@@ -66,7 +66,14 @@ enum {
 	  "TRAP or ABRT), RTMIN+n, RTMAX-n, or a signal number")                           \
 	X(STATS_INTERVAL, "KMM_STATS_INTERVAL", OPTION_NUMBER, 0, 0, 86400000, NULL,       \
 	  "milliseconds from 1 to 86400000, or 0 for no snapshots")                        \
-	X(UFFD, "KMM_UFFD", OPTION_CHOICE, UFFD_OFF, 0, 1, "off,on", "off or on")
+	X(UFFD, "KMM_UFFD", OPTION_CHOICE, UFFD_OFF, 0, 1, "off,on", "off or on")          \
+	X(MEM_LIMIT, "KMM_MEM_LIMIT", OPTION_SIZE, 0, 4L << 20, 1L << 50, NULL,            \
+	  "a size in bytes with an optional K, M, G or T suffix, from 4M up (e.g. 256M), " \
+	  "or 0 for no limit")                                                             \
+	X(SWAP_DIR, "KMM_SWAP_DIR", OPTION_PATH, 0, 0, 0, NULL,                            \
+	  "a directory name of up to 4095 bytes")                                          \
+	X(SWAP_SIZE, "KMM_SWAP_SIZE", OPTION_SIZE, 64L << 30, 1L << 20, 256L << 30, NULL,  \
+	  "a size in bytes with an optional K, M, G or T suffix, from 1M to 256G")
 
 enum kmm_option_id {
 #define X(id, ...) OPT_##id,

@@ -74,6 +74,31 @@ int os_start_helper_thread(void *(*fn)(void *), size_t stack_bytes)
 	return err;
 }
 
+int os_start_raw_thread(int (*fn)(void *), void *arg, size_t stack_bytes)
+{
+	const int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+	                  CLONE_SYSVSEM;
+	char *stack = os_map(stack_bytes);
+	sigset_t all, old;
+	int tid;
+
+	if (!stack)
+		return -ENOMEM;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	tid = clone(fn, stack + stack_bytes, flags, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (tid < 0) {
+		int err = -errno;
+
+		os_unmap(stack, stack_bytes);
+		return err;
+	}
+	__atomic_add_fetch(&helper_threads, 1, __ATOMIC_RELAXED);
+	WRITE_ONCE(helper_threads_ever, true);
+	return 0;
+}
+
 void os_helper_threads_gone(void)
 {
 	helper_threads = 0;
@@ -139,6 +164,14 @@ void *os_map_zeroes(size_t size)
 void *os_map(size_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *os_map_sparse(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -398,7 +431,8 @@ uint64_t os_fd_identity(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) != 0)
+	/* Raw: kmm's raw threads ask too, and may not write errno. */
+	if (os_raw_syscall(SYS_fstat, fd, &st, 0) != 0)
 		return 0;
 	return ((uint64_t)st.st_dev << 32) ^ (uint64_t)st.st_ino ^ 1;
 }

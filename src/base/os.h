@@ -58,6 +58,34 @@ void os_helper_threads_gone(void);
  */
 int os_start_helper_thread(void *(*fn)(void *), size_t stack_bytes);
 
+/*
+ * Start a thread that glibc does not know of (clone with a stack of kmm's own), with
+ * every signal blocked, and count it as a helper: it runs @fn(@arg) until the process
+ * exits. It has no TLS of its own and shares the creator's, so @fn may not use errno,
+ * glibc's thread state or anything that allocates: only os_raw_syscall and memory
+ * kmm's helpers own. In return it needs no allocation to start (a fork child starts
+ * one before any lock of kmm's is usable again), leaves __libc_single_threaded as it
+ * was, and is left alone by glibc's set-id broadcast. 0 or a negative errno.
+ */
+int os_start_raw_thread(int (*fn)(void *), void *arg, size_t stack_bytes);
+
+/* A system call that writes no errno: the only kind a raw thread may make. */
+static inline long os_raw_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define os_raw_syscall(nr, a, b, c) os_raw_syscall6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
 /* Whether the process has an address-space limit (RLIMIT_AS, ulimit -v). */
 bool os_address_space_limited(void);
 
@@ -80,6 +108,9 @@ int os_random(void *buf, size_t len);
 
 /* @size bytes of ordinary private memory for kmm's own metadata; NULL on failure. */
 void *os_map(size_t size);
+
+/* The same for a large table touched only where used: not counted against the commit limit. */
+void *os_map_sparse(size_t size);
 
 /* @size bytes that read as zero and cannot be written (no memory, no commit charge). */
 void *os_map_zeroes(size_t size);

@@ -37,11 +37,6 @@ enum pageflags {
 	PG_reported,      /* free block whose frames were given back to the OS (page_reporting) */
 	PG_slab,          /* frames of a slab (src/slab); every page of the slab has it */
 	PG_large_kmalloc, /* head of a buddy block that kmalloc handed out whole */
-	PG_lru,           /* on an LRU list (src/reclaim) */
-	PG_active,
-	PG_referenced,
-	PG_dirty,
-	PG_swapcache,
 	PG_kmalloc_slab, /* head of a kmalloc cache's slab (src/slab): free() looks for it */
 	NR_PAGEFLAGS
 };
@@ -76,8 +71,6 @@ struct page {
 			};
 			struct list_head slab_list; /* on its node's partial list */
 		};
-		/* Room for the LRU view of a later layer. */
-		unsigned long layer_private[5];
 	};
 	unsigned int order; /* free block order (PG_buddy) or allocation order (in use) */
 	int _refcount;      /* 1 on the head of an allocated block, 0 everywhere else */

@@ -101,15 +101,28 @@ extern bool address_space_limited KMM_HIDDEN;
 /*
  * The memory notifier (the kernel's register_memory_notifier, for one listener): called
  * with each range of frames or of a vmalloc area as kmm maps it (MEM_MAPPED, also for an
- * area that mremap moved), and as it gives a range's pages back to the OS or unmaps it
- * (MEM_RELEASED, after the fact), under the lock of whoever does it (zone->lock for
- * frames mapped or unmapped; none for page reporting's release or for vmalloc). hugetlb
- * frames are not announced.
+ * area that mremap moved), and as it gives a range's pages back to the OS or unmaps it:
+ * MEM_RELEASING before (what was swapped out of it is dropped, so nothing but zeros can
+ * come back), MEM_RELEASED after. Called under the lock of whoever does it (zone->lock
+ * for frames mapped or unmapped; none for page reporting's release or for vmalloc).
+ * hugetlb frames are not announced.
+ *
+ * A listener that swaps pages out (@swaps) keeps their data by address, so the
+ * allocator must not move a mapping's page tables (mremap) while memory_swaps() says so:
+ * a copy keeps the swapped pages, a move would leave them behind.
  */
-enum memory_action { MEM_MAPPED, MEM_RELEASED };
+enum memory_action { MEM_MAPPED, MEM_RELEASING, MEM_RELEASED };
 typedef void (*memory_notifier_fn)(enum memory_action action, void *start, size_t size);
-void register_memory_notifier(memory_notifier_fn fn);
+void register_memory_notifier(memory_notifier_fn fn, bool swaps);
 void memory_notify(enum memory_action action, void *start, size_t size);
+bool memory_swaps(void);
+
+/*
+ * Give every free block back to the OS now, whatever its age and its order (page
+ * reporting keeps blocks under 2 MiB; under a memory limit free memory must not be
+ * swapped): for kswapd, with no lock held. Returns the pages given back.
+ */
+unsigned long release_free_pages(void);
 
 /* @fn(MEM_MAPPED, …) for each range of frames mapped now (not hugetlb), under zone->lock. */
 void for_each_mapped_frames(memory_notifier_fn fn);

@@ -54,11 +54,11 @@ static kmm_lock_t *reporting_runner; /* fork_lock_alloc() */
  * zone->lock held. Returns the number of blocks isolated.
  */
 static int isolate_overdue(struct zone *zone, uint64_t now, uint64_t decay, bool force,
-                           struct list_head *isolated, uint64_t *next)
+                           unsigned int min_order, struct list_head *isolated, uint64_t *next)
 {
 	int n = 0;
 
-	for (unsigned int order = PAGE_REPORTING_ORDER; order < NR_PAGE_ORDERS; order++) {
+	for (unsigned int order = min_order; order < NR_PAGE_ORDERS; order++) {
 		struct list_head *free_list = &zone->free_area[order].free_list;
 		struct page *page, *tmp;
 
@@ -105,7 +105,7 @@ static unsigned long report_isolated(struct zone *zone, struct list_head *isolat
 	return released;
 }
 
-unsigned long page_reporting_process(struct zone *zone, bool force)
+static unsigned long report_zone(struct zone *zone, bool force, unsigned int min_order)
 {
 	uint64_t decay = (uint64_t)kmm_option(OPT_DECAY_MS);
 	unsigned long released = 0;
@@ -128,7 +128,7 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 
 		INIT_LIST_HEAD(&isolated);
 		kmm_lock(zone->lock);
-		n = isolate_overdue(zone, now, decay, force, &isolated, &next);
+		n = isolate_overdue(zone, now, decay, force, min_order, &isolated, &next);
 		if (n == 0)
 			zone_set_report_deadline(zone, next);
 		kmm_unlock(zone->lock);
@@ -140,6 +140,21 @@ unsigned long page_reporting_process(struct zone *zone, bool force)
 	/* A section given back whole holds only address space now: return that too. */
 	if (released)
 		zone_remove_free_sections(zone, true);
+	return released;
+}
+
+unsigned long page_reporting_process(struct zone *zone, bool force)
+{
+	return report_zone(zone, force, PAGE_REPORTING_ORDER);
+}
+
+unsigned long release_free_pages(void)
+{
+	unsigned long released = 0;
+	struct zone *zone;
+
+	for_each_zone(zone, nid)
+		released += report_zone(zone, true, 0);
 	return released;
 }
 

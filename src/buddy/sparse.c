@@ -115,6 +115,7 @@ static void for_each_subsection_run(unsigned long nr, uint8_t map,
 
 static void unmap_run(unsigned long pfn, unsigned long nr_pages)
 {
+	memory_notify(MEM_RELEASING, pfn_frames(pfn), nr_pages << PAGE_SHIFT);
 	os_unmap(pfn_frames(pfn), nr_pages << PAGE_SHIFT);
 	memory_notify(MEM_RELEASED, pfn_frames(pfn), nr_pages << PAGE_SHIFT);
 }
@@ -126,10 +127,17 @@ static void unmap_subsections(unsigned long nr, uint8_t map)
 }
 
 static memory_notifier_fn memory_notifier;
+static bool memory_notifier_swaps;
 
-void register_memory_notifier(memory_notifier_fn fn)
+void register_memory_notifier(memory_notifier_fn fn, bool swaps)
 {
+	WRITE_ONCE(memory_notifier_swaps, swaps);
 	WRITE_ONCE(memory_notifier, fn);
+}
+
+bool memory_swaps(void)
+{
+	return READ_ONCE(memory_notifier_swaps);
 }
 
 void memory_notify(enum memory_action action, void *start, size_t size)
@@ -260,6 +268,7 @@ void sparse_release_pages(unsigned long pfn, unsigned long nr_pages)
 		unsigned long stop = min_ul(end, ALIGN_UP(pfn + 1, PAGES_PER_SUBSECTION));
 
 		if (map >> subsection_index(pfn) & 1) {
+			memory_notify(MEM_RELEASING, pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
 			os_release(pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
 			memory_notify(MEM_RELEASED, pfn_frames(pfn), (stop - pfn) << PAGE_SHIFT);
 		}

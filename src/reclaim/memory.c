@@ -1,40 +1,41 @@
 /*
- * Demand faulting through userfaultfd; see memory.h.
+ * The fault path (the kernel's mm/memory.c, do_anonymous_page and do_swap_page, with
+ * mm/swap_state.c's readahead); see memory.h.
  *
- * One handler thread reads the fault messages and resolves each with UFFDIO_COPY from a
- * read-only zero region (a first touch: nothing is swapped yet). A fault brings in the
- * window around it, aligned, as the kernel's fault-around does: FAULT_AROUND_PAGES to
- * start with, doubled while faults come one after another in address order (a walk
- * through memory pays one round trip per window, not per page) up to a subsection, and
- * back to the start on a fault elsewhere. An aligned window of at most 2 MiB never
- * leaves the subsection (or vmalloc chunk) it lies in; one that leaves the mapping
- * (a vmalloc area's end) falls back to the faulting page alone.
- *
- * Charge: a bit per page of the physical range and of the vmalloc window says the page
- * is charged (resident memory of the heap). The handler sets the bits of the pages it
- * fills; registering a range sets those of its pages already resident (mincore); a
- * range given back or unmapped (MEM_RELEASED) clears its bits. Only the bits that
- * change move the counter, so a page is charged once however many fills race for it.
+ * One handler thread reads the fault messages. A fault brings in the window around
+ * it, aligned, as the kernel's fault-around does: FAULT_AROUND_PAGES to start with,
+ * doubled while faults come one after another in address order (a walk through memory
+ * pays one round trip per window, not per page) up to a subsection, and back to the
+ * start on a fault elsewhere. An aligned window of at most 2 MiB never leaves the
+ * subsection (or vmalloc chunk) it lies in. Each page of the window is brought in by
+ * its state (internal.h): zeros for a page with no data (UFFDIO_COPY from a read-only
+ * zero region), its staged copy moved back for an inactive page (UFFDIO_MOVE, which
+ * also activates it), its slot read for a swapped-out one (consecutive slots in one
+ * read: swap readahead follows the fault-around window). Present pages are skipped,
+ * and the faulting page is woken whatever happened, in case a racing fault filled it.
  *
  * Invariants:
  *  - nothing is registered before the handler runs, so no thread can wait for a fault
- *    nobody reads (the thread's creation allocates, and that memory is present);
- *  - the handler never takes a lock, never allocates, and touches only its own stack,
- *    the zero region and its counters: a faulting thread may hold any lock of kmm's;
+ *    nobody reads;
+ *  - the handler is a raw thread (os_start_raw_thread): no errno, no allocation, no
+ *    lock but reclaim_lock, which no thread holds while it may fault; it touches only
+ *    its stack, the zero region, its bounce buffer, the staging mirror and page_ext;
  *  - only the process that opened the userfaultfd registers with it (a child made
  *    without the fork handlers, by _Fork or clone, would register in its parent);
  *  - hugetlb memory is not registered (4 KiB copies do not apply to it), nor is kmm's
- *    own metadata: only frames and vmalloc areas.
+ *    own metadata: only frames, vmalloc areas and the staging mirror.
  *
  * Lock order: the notifier runs under the lock of whoever maps (zone->lock, or nothing
- * for vmalloc) and takes none of its own; the handler takes none.
+ * for vmalloc) and takes reclaim_lock.
  */
 #include "memory.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -45,10 +46,13 @@
 #include "../base/printk.h"
 #include "../buddy/page_alloc.h"
 #include "../vmalloc/vmalloc.h"
+#include "internal.h"
+#include "uffd_compat.h"
 
 #define FAULT_AROUND_PAGES 16UL                       /* 64 KiB, the kernel's default */
 #define FAULT_AROUND_MAX   (1UL << (21 - PAGE_SHIFT)) /* a subsection */
 #define ZERO_REGION_BYTES  (FAULT_AROUND_MAX << PAGE_SHIFT)
+#define HANDLER_STACK      (64UL << 10)
 
 /*
  * The userfaultfd sits at descriptor UFFD_FD_LOWEST or above, out of the way of the
@@ -62,13 +66,21 @@
 
 static int uffd = -1;
 static uint64_t uffd_identity;
-static struct page_counter memory_counter;
-static unsigned long *charged_phys;    /* a bit per page of the physical range */
-static unsigned long *charged_vmalloc; /* a bit per page of the vmalloc window */
-static int uffd_owner;                 /* the pid whose address space the userfaultfd serves */
-static bool uffd_serving;              /* registered and served; false in a fork child */
-static const char *zero_region;        /* ZERO_REGION_BYTES that read as zero */
+static int uffd_owner;          /* the pid whose address space the userfaultfd serves */
+static bool uffd_serving;       /* registered and served */
+static const char *zero_region; /* ZERO_REGION_BYTES that read as zero */
+static char *swapin_buffer;     /* ZERO_REGION_BYTES the handler reads swap into */
 static struct uffd_events events;
+
+int uffd_descriptor(void)
+{
+	return uffd;
+}
+
+bool reclaim_active(void)
+{
+	return READ_ONCE(uffd_serving) && reclaim_swapping;
+}
 
 static bool uffd_still_ours(void)
 {
@@ -91,69 +103,12 @@ void uffd_collect_events(struct uffd_events *out)
 	out->nr_fault_around = READ_ONCE(events.nr_fault_around);
 }
 
-void uffd_collect_charge(struct page_counter *out)
+static long uffd_ioctl(unsigned long request, void *arg)
 {
-	out->usage = READ_ONCE(memory_counter.usage);
-	out->watermark = READ_ONCE(memory_counter.watermark);
+	return os_raw_syscall(SYS_ioctl, uffd, request, arg);
 }
 
-/* ---- charge ---------------------------------------------------------------------------- */
-
-static void page_counter_charge(struct page_counter *counter, long pages)
-{
-	long usage = __atomic_add_fetch(&counter->usage, pages, __ATOMIC_RELAXED);
-	long mark = READ_ONCE(counter->watermark);
-
-	while (usage > mark &&
-	       !__atomic_compare_exchange_n(&counter->watermark, &mark, usage, false,
-	                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-}
-
-/* The bitmap and first bit for the page at @addr, or NULL outside kmm's memory. */
-static unsigned long *charge_bits(uintptr_t addr, unsigned long *bit)
-{
-	if (addr - (uintptr_t)kmm_phys_base < (kmm_max_pfn << PAGE_SHIFT)) {
-		*bit = (addr - (uintptr_t)kmm_phys_base) >> PAGE_SHIFT;
-		return charged_phys;
-	}
-	if (is_vmalloc_addr((void *)addr)) {
-		*bit = (addr - (uintptr_t)vmalloc_start) >> PAGE_SHIFT;
-		return charged_vmalloc;
-	}
-	return NULL;
-}
-
-/*
- * Set (@set) or clear the charge bits of @nr pages from @addr, and move the counter by
- * the bits that changed. Word by word, atomically: the handler and a releasing thread
- * may work on neighbouring pages.
- */
-static void charge_pages(uintptr_t addr, unsigned long nr, bool set)
-{
-	unsigned long bit, *map = charge_bits(addr, &bit);
-	long changed = 0;
-
-	if (!map)
-		return;
-	while (nr) {
-		unsigned long *word = &map[bit / 64], off = bit % 64;
-		unsigned long n = min_ul(nr, 64 - off);
-		unsigned long mask = (n == 64 ? ~0UL : ((1UL << n) - 1)) << off, old;
-
-		if (set) {
-			old = __atomic_fetch_or(word, mask, __ATOMIC_RELAXED);
-			changed += __builtin_popcountl(~old & mask);
-		} else {
-			old = __atomic_fetch_and(word, ~mask, __ATOMIC_RELAXED);
-			changed -= __builtin_popcountl(old & mask);
-		}
-		bit += n;
-		nr -= n;
-	}
-	if (changed)
-		page_counter_charge(&memory_counter, changed);
-}
+/* ---- registration and the notifier ----------------------------------------------------- */
 
 /* Charge the pages of a newly registered range that are resident already. */
 static void charge_resident(char *start, size_t size)
@@ -165,70 +120,228 @@ static void charge_resident(char *start, size_t size)
 
 		if (mincore(start + off, len, vec) != 0)
 			continue;
+		kmm_lock(&reclaim_lock);
 		for (size_t i = 0; i < len >> PAGE_SHIFT; i++)
 			if (vec[i] & 1)
-				charge_pages((uintptr_t)start + off + (i << PAGE_SHIFT), 1, true);
+				lru_add_active(page_ext_index((uintptr_t)start + off + (i << PAGE_SHIFT)));
+		kmm_unlock(&reclaim_lock);
 	}
 }
 
-/* ---- registration ---------------------------------------------------------------------- */
-
-static void uffd_register(void *start, size_t size)
+static int register_range(void *start, size_t size)
 {
 	struct uffdio_register reg = {
 	        .range = {.start = (uintptr_t)start, .len = size},
 	        .mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 
+	return (int)uffd_ioctl(UFFDIO_REGISTER, &reg);
+}
+
+static void uffd_register(void *start, size_t size)
+{
+	int err;
+
 	if (!READ_ONCE(uffd_serving) || os_getpid() != uffd_owner || !uffd_still_ours())
 		return;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) {
+	err = register_range(start, size);
+	if (err) {
 		kmm_printk("KMM_UFFD: cannot register %p-%p with userfaultfd (errno %d); its pages "
-		           "are faulted in by the kernel",
-		           start, (void *)((char *)start + size), errno);
+		           "are faulted in, and kept, by the kernel",
+		           start, (void *)((char *)start + size), -err);
 		return;
 	}
 	__atomic_add_fetch(&events.nr_registered, 1, __ATOMIC_RELAXED);
 	charge_resident(start, size);
 }
 
+/*
+ * Before a range goes back to the OS: what of it is staged or swapped out is dropped,
+ * so that the handler brings back nothing but zeros there. The resident pages go with
+ * the range, and are uncharged after it (MEM_RELEASED).
+ */
+static void drop_swapped(uintptr_t start, size_t size)
+{
+	kmm_lock(&reclaim_lock);
+	for (uintptr_t addr = start; addr < start + size; addr += PAGE_SIZE) {
+		uint32_t index = page_ext_index(addr);
+		struct page_ext *ext = &page_ext_map[index];
+
+		if (page_ext_test(ext, PG_lru) && !page_ext_test(ext, PG_active)) {
+			os_raw_syscall(SYS_madvise, staging_address(index), PAGE_SIZE, MADV_DONTNEED);
+			lru_del(index);
+		} else if (ext->swap.val) {
+			swap_free(ext->swap);
+			ext->swap.val = 0;
+		}
+	}
+	kmm_unlock(&reclaim_lock);
+}
+
+static void uncharge_range(uintptr_t start, size_t size)
+{
+	kmm_lock(&reclaim_lock);
+	for (uintptr_t addr = start; addr < start + size; addr += PAGE_SIZE)
+		lru_del(page_ext_index(addr));
+	kmm_unlock(&reclaim_lock);
+}
+
 static void uffd_memory_notify(enum memory_action action, void *start, size_t size)
 {
 	if (action == MEM_MAPPED)
 		uffd_register(start, size);
-	else if (READ_ONCE(uffd_serving))
-		charge_pages((uintptr_t)start, size >> PAGE_SHIFT, false);
+	else if (!READ_ONCE(uffd_serving))
+		return;
+	else if (action == MEM_RELEASING)
+		drop_swapped((uintptr_t)start, size);
+	else
+		uncharge_range((uintptr_t)start, size);
 }
 
-/* ---- the handler ----------------------------------------------------------------------- */
+/* ---- bringing pages in ------------------------------------------------------------------ */
+
+enum page_source { SOURCE_PRESENT, SOURCE_ZERO, SOURCE_STAGED, SOURCE_SWAP };
+
+static enum page_source page_source(uint32_t index)
+{
+	const struct page_ext *ext = &page_ext_map[index];
+
+	if (page_ext_test(ext, PG_lru))
+		return page_ext_test(ext, PG_active) ? SOURCE_PRESENT : SOURCE_STAGED;
+	return ext->swap.val ? SOURCE_SWAP : SOURCE_ZERO;
+}
+
+/* UFFDIO_COPY of [@dst, @dst + @len) from @src; the bytes copied, or a negative errno. */
+static long uffd_copy(uintptr_t dst, const char *src, size_t len)
+{
+	struct uffdio_copy copy = {.dst = dst, .src = (uintptr_t)src, .len = len};
+
+	if (uffd_ioctl(UFFDIO_COPY, &copy) == 0)
+		return (long)len;
+	return copy.copy;
+}
 
 /*
- * Zero-fill [@start, @end): page by page past the ones already present (another fault
- * of the window filled them, or the program touched them before registration). Returns
- * the pages filled, or -1 when the range leaves the mapping.
+ * Copy @nr pages from @src to the pages from @index on (zeros, or swap read back), and
+ * charge them; a page present already is charged as it is. Returns the pages brought
+ * in, or -1 when the range leaves the mapping before any was.
  */
-static long fill_zero(uintptr_t start, uintptr_t end)
+static long fill_pages(uint32_t index, unsigned long nr, const char *src, bool step_src)
 {
 	long filled = 0;
 
-	while (start < end) {
-		struct uffdio_copy copy = {
-		        .dst = start, .src = (uintptr_t)zero_region, .len = end - start};
+	for (unsigned long done = 0; done < nr;) {
+		uintptr_t dst = page_ext_address(index + (uint32_t)done);
+		long n = uffd_copy(dst, step_src ? src + (done << PAGE_SHIFT) : src,
+		                   (nr - done) << PAGE_SHIFT);
 
-		if (ioctl(uffd, UFFDIO_COPY, &copy) == 0) {
-			charge_pages(start, (end - start) >> PAGE_SHIFT, true);
-			filled += (long)((end - start) >> PAGE_SHIFT);
-			break;
-		}
-		if (copy.copy > 0) { /* part of it, up to a present page */
-			charge_pages(start, (unsigned long)copy.copy >> PAGE_SHIFT, true);
-			filled += copy.copy >> PAGE_SHIFT;
-			start += (uintptr_t)copy.copy;
-		} else if (copy.copy == -EEXIST) {
-			start += PAGE_SIZE;
+		if (n > 0) {
+			for (unsigned long i = 0; i < (unsigned long)n >> PAGE_SHIFT; i++)
+				lru_add_active(index + (uint32_t)(done + i));
+			filled += n >> PAGE_SHIFT;
+			done += (unsigned long)n >> PAGE_SHIFT;
+		} else if (n == -EEXIST) {
+			lru_add_active(index + (uint32_t)done);
+			done++;
 		} else {
 			return filled ? filled : -1;
 		}
+	}
+	return filled;
+}
+
+/* Move @nr staged pages from @index back where they belong, and activate them. */
+static void unstage_pages(uint32_t index, unsigned long nr)
+{
+	struct uffdio_move move = {.dst = page_ext_address(index),
+	                           .src = (uintptr_t)staging_address(index),
+	                           .len = nr << PAGE_SHIFT};
+	unsigned long moved = 0;
+
+	if (uffd_ioctl(UFFDIO_MOVE, &move) == 0)
+		moved = nr;
+	else if (move.move > 0)
+		moved = (unsigned long)move.move >> PAGE_SHIFT;
+	for (unsigned long i = moved; i < nr; i++) {
+		/* Shared with a fork child (EBUSY): a copy, and the staged page goes. */
+		char *staged = staging_address(index + (uint32_t)i);
+
+		uffd_copy(page_ext_address(index + (uint32_t)i), staged, PAGE_SIZE);
+		os_raw_syscall(SYS_madvise, staged, PAGE_SIZE, MADV_DONTNEED);
+	}
+	for (unsigned long i = 0; i < nr; i++)
+		lru_activate(index + (uint32_t)i);
+}
+
+static __noreturn void swap_read_failed(uintptr_t addr, int err)
+{
+	kmm_printk("KMM_MEM_LIMIT: cannot read back the page at %p from swap (errno %d); "
+	           "stopping rather than giving the program wrong data",
+	           (void *)addr, -err);
+	os_raw_syscall(SYS_kill, os_raw_syscall(SYS_getpid, 0, 0, 0), SIGKILL, 0);
+	for (;;)
+		;
+}
+
+/*
+ * Read @nr swapped-out pages from @index on, whose slots are consecutive, and put them
+ * in place (do_swap_page, with the neighbours as readahead). A page the read cannot
+ * bring back stays swapped out, unless the fault is on it.
+ */
+static long swapin_pages(uint32_t index, unsigned long nr, uint32_t fault_index)
+{
+	swp_entry_t first = page_ext_map[index].swap;
+	int err = swap_readpages(first, (unsigned int)nr, swapin_buffer);
+	long filled;
+
+	if (err) {
+		if (fault_index - index < nr)
+			swap_read_failed(page_ext_address(fault_index), err);
+		return 0;
+	}
+	filled = fill_pages(index, nr, swapin_buffer, true);
+	for (unsigned long i = 0; i < nr; i++) {
+		struct page_ext *ext = &page_ext_map[index + (uint32_t)i];
+
+		swap_free(ext->swap);
+		ext->swap.val = 0;
+	}
+	reclaim_events.pswpin += nr;
+	return filled;
+}
+
+/* The run of pages from @index with the same source, up to @end: consecutive slots for swap. */
+static unsigned long source_run(uint32_t index, uint32_t end, enum page_source source)
+{
+	unsigned long n = 1;
+
+	while (index + n < end && page_source(index + (uint32_t)n) == source &&
+	       (source != SOURCE_SWAP ||
+	        page_ext_map[index + n].swap.val == page_ext_map[index].swap.val + n))
+		n++;
+	return n;
+}
+
+/* Bring in the window [@first, @end) around the faulting page: the pages brought in, or -1. */
+static long fill_window(uint32_t first, uint32_t end, uint32_t fault_index)
+{
+	long filled = 0;
+
+	for (uint32_t index = first; index < end;) {
+		enum page_source source = page_source(index);
+		unsigned long n = source_run(index, end, source);
+		long got = 0;
+
+		if (source == SOURCE_ZERO)
+			got = fill_pages(index, n, zero_region, false);
+		else if (source == SOURCE_STAGED)
+			unstage_pages(index, n), got = (long)n;
+		else if (source == SOURCE_SWAP)
+			got = swapin_pages(index, n, fault_index);
+		if (got < 0) /* the window leaves the mapping here */
+			return index > fault_index ? filled : -1;
+		filled += got;
+		index += (uint32_t)n;
 	}
 	return filled;
 }
@@ -237,7 +350,7 @@ static void wake_page(uintptr_t page)
 {
 	struct uffdio_range range = {.start = page, .len = PAGE_SIZE};
 
-	ioctl(uffd, UFFDIO_WAKE, &range);
+	uffd_ioctl(UFFDIO_WAKE, &range);
 }
 
 struct fault_around {
@@ -245,22 +358,14 @@ struct fault_around {
 	unsigned long pages; /* the window's size */
 };
 
-static void handle_fault(struct fault_around *fa, uintptr_t address)
+static void count_fault(uint32_t index, long filled)
 {
-	uintptr_t page = address & ~(uintptr_t)(PAGE_SIZE - 1), start, end;
-	long filled;
+	struct page_ext *ext = &page_ext_map[index];
 
-	fa->pages = page == fa->next ? min_ul(fa->pages * 2, FAULT_AROUND_MAX) : FAULT_AROUND_PAGES;
-	start = page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
-	end = start + (fa->pages << PAGE_SHIFT);
-	filled = fill_zero(start, end);
-	if (filled < 0) { /* the window leaves the mapping: the page alone */
-		end = page + PAGE_SIZE;
-		filled = fill_zero(page, end);
+	if (ext->swap.val) {
+		reclaim_events.pgmajfault++;
+		reclaim_events.workingset_refault_anon++;
 	}
-	fa->next = end;
-	/* A waiter on a page that was present already (filled by a racing fault). */
-	wake_page(page);
 	__atomic_add_fetch(&events.nr_faults, 1, __ATOMIC_RELAXED);
 	if (filled > 0)
 		__atomic_add_fetch(&events.pages_filled, (unsigned long)filled, __ATOMIC_RELAXED);
@@ -268,114 +373,198 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 		__atomic_add_fetch(&events.nr_fault_around, 1, __ATOMIC_RELAXED);
 }
 
-static void *uffd_handler(void *arg)
+static void handle_fault(struct fault_around *fa, uintptr_t address)
+{
+	uintptr_t page = address & ~(uintptr_t)(PAGE_SIZE - 1), start;
+	uint32_t index = page_ext_index(page);
+	long filled;
+
+	if (index == EXT_NONE) { /* the staging mirror: only kmm reads it, and never a hole */
+		uffd_copy(page, zero_region, PAGE_SIZE);
+		wake_page(page);
+		return;
+	}
+	fa->pages = page == fa->next ? min_ul(fa->pages * 2, FAULT_AROUND_MAX) : FAULT_AROUND_PAGES;
+	start = page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
+	kmm_lock(&reclaim_lock);
+	reclaim_make_room(fa->pages);
+	count_fault(index, 0);
+	filled = fill_window(page_ext_index(start), page_ext_index(start) + (uint32_t)fa->pages,
+	                     index);
+	if (filled < 0) /* the window leaves the mapping: the page alone */
+		filled = fill_window(index, index + 1, index);
+	kmm_unlock(&reclaim_lock);
+	fa->next = start + (fa->pages << PAGE_SHIFT);
+	wake_page(page);
+	if (filled > 0)
+		__atomic_add_fetch(&events.pages_filled, (unsigned long)filled, __ATOMIC_RELAXED);
+	if (filled > 1)
+		__atomic_add_fetch(&events.nr_fault_around, 1, __ATOMIC_RELAXED);
+}
+
+static int uffd_handler(void *arg)
 {
 	struct fault_around fa = {.next = 0, .pages = FAULT_AROUND_PAGES};
 	struct uffd_msg msgs[16];
 
 	(void)arg;
 	while (uffd_still_ours()) {
-		ssize_t n = read(uffd, msgs, sizeof(msgs));
+		long n = os_raw_syscall(SYS_read, uffd, msgs, sizeof(msgs));
 
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n == -EBADF) {
+			uffd_still_ours();
+			break;
+		}
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			if (errno == EBADF) {
-				uffd_still_ours();
-				break;
-			}
-			kmm_printk("KMM_UFFD: reading the userfaultfd failed (errno %d); threads "
+			kmm_printk("KMM_UFFD: reading the userfaultfd failed (errno %ld); threads "
 			           "touching new memory will wait",
-			           errno);
-			os_sleep_ms(UINT32_MAX);
+			           -n);
+			os_raw_syscall6(SYS_pause, 0, 0, 0, 0, 0, 0);
 			continue;
 		}
 		if (!uffd_still_ours())
 			break;
-		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
+		for (long i = 0; i < n / (long)sizeof(msgs[0]); i++)
 			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
 				handle_fault(&fa, (uintptr_t)msgs[i].arg.pagefault.address);
 	}
-	return NULL;
+	return 0;
 }
 
-/* ---- start-up -------------------------------------------------------------------------- */
+/* ---- start-up and fork ----------------------------------------------------------------- */
 
-static int open_uffd(void)
+/* A userfaultfd at UFFD_FD_LOWEST or above, with @features: the descriptor or -errno. */
+static int open_uffd(uint64_t features)
 {
-	struct uffdio_api api = {.api = UFFD_API, .features = 0};
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC), high;
+	struct uffdio_api api = {.api = UFFD_API, .features = features};
+	int fd = (int)os_raw_syscall(SYS_userfaultfd, O_CLOEXEC, 0, 0), high;
 
 	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api) != 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
+		return fd;
+	if (os_raw_syscall(SYS_ioctl, fd, UFFDIO_API, &api) != 0 ||
+	    (api.features & features) != features) {
+		os_raw_syscall(SYS_close, fd, 0, 0);
+		return -ENOSYS;
 	}
-	high = os_dup_high(fd, UFFD_FD_LOWEST);
+	high = (int)os_raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, UFFD_FD_LOWEST);
 	if (high >= 0) {
-		close(fd);
+		os_raw_syscall(SYS_close, fd, 0, 0);
 		fd = high;
 	}
 	return fd;
 }
 
-static bool start_handler(void)
+/* The descriptor, the handler, kswapd and the staging mirror's registration. */
+static bool start_serving(int fd)
 {
-	int err = os_start_helper_thread(uffd_handler, 64 << 10);
+	int err;
 
-	if (err)
-		kmm_printk("KMM_UFFD: cannot start the fault handler thread (error %d); running "
+	uffd = fd;
+	uffd_identity = os_fd_identity(fd);
+	uffd_owner = (int)os_raw_syscall(SYS_getpid, 0, 0, 0);
+	if (reclaim_swapping && register_range(staging_base, (kmm_max_pfn + (vmalloc_bytes >> PAGE_SHIFT))
+	                                                             << PAGE_SHIFT) != 0) {
+		kmm_printk("KMM_MEM_LIMIT: cannot register the staging area with userfaultfd; "
+		           "running without a limit");
+		reclaim_swapping = false;
+	}
+	err = os_start_raw_thread(uffd_handler, NULL, HANDLER_STACK);
+	if (!err)
+		err = kswapd_start();
+	if (err) {
+		kmm_printk("KMM_UFFD: cannot start the fault handler or kswapd (errno %d); running "
 		           "without demand faulting",
-		           err);
-	return err == 0;
+		           -err);
+		os_raw_syscall(SYS_close, fd, 0, 0);
+		uffd = -1;
+		return false;
+	}
+	WRITE_ONCE(uffd_serving, true);
+	return true;
+}
+
+static unsigned long memory_limit_pages(void)
+{
+	return (unsigned long)kmm_option(OPT_MEM_LIMIT) >> PAGE_SHIFT;
 }
 
 void uffd_start(void)
 {
+	unsigned long limit = memory_limit_pages();
+	uint64_t features = limit ? UFFD_FEATURE_MOVE : 0;
 	int fd;
 
-	if (kmm_option(OPT_UFFD) != UFFD_ON)
+	if (kmm_option(OPT_UFFD) != UFFD_ON && !limit)
 		return;
-	fd = open_uffd();
+	fd = open_uffd(features);
+	if (fd == -ENOSYS && limit) {
+		kmm_printk("KMM_MEM_LIMIT: this kernel has no UFFDIO_MOVE (Linux 6.8), which "
+		           "swapping out safely needs; running without the limit");
+		return;
+	}
 	if (fd < 0) {
-		kmm_printk("KMM_UFFD: userfaultfd is not available (errno %d: %s); running "
-		           "without demand faulting",
-		           -fd,
+		kmm_printk("%s: userfaultfd is not available (errno %d: %s); running without %s",
+		           limit ? "KMM_MEM_LIMIT" : "KMM_UFFD", -fd,
 		           fd == -EPERM ? "vm.unprivileged_userfaultfd is 0, or a seccomp filter"
-		                        : "no userfaultfd in this kernel or container");
+		                        : "no userfaultfd in this kernel or container",
+		           limit ? "the limit" : "demand faulting");
 		return;
 	}
 	zero_region = os_map_zeroes(ZERO_REGION_BYTES);
-	/* Touched only where pages are charged: a bit per page costs 1/32768 of the memory. */
-	charged_phys = os_map(ALIGN_UP(ALIGN_UP(kmm_max_pfn, 64) / 8, PAGE_SIZE));
-	charged_vmalloc =
-	        os_map(ALIGN_UP(ALIGN_UP(vmalloc_bytes >> PAGE_SHIFT, 64) / 8, PAGE_SIZE));
-	if (!zero_region || !charged_phys || !charged_vmalloc) {
+	swapin_buffer = os_map(ZERO_REGION_BYTES);
+	if (!zero_region || !swapin_buffer || vmscan_init(limit) != 0 || swapfile_init() != 0) {
+		kmm_printk("%s: cannot map the reclaim layer's tables; running without %s",
+		           limit ? "KMM_MEM_LIMIT" : "KMM_UFFD", limit ? "the limit" : "demand faulting");
 		close(fd);
 		return;
 	}
-	uffd = fd;
-	uffd_identity = os_fd_identity(fd);
-	uffd_owner = os_getpid();
-	if (!start_handler()) {
-		close(fd);
-		uffd = -1;
+	if (!start_serving(fd))
 		return;
-	}
-	WRITE_ONCE(uffd_serving, true);
-	register_memory_notifier(uffd_memory_notify);
+	register_memory_notifier(uffd_memory_notify, reclaim_swapping);
 	for_each_mapped_frames(uffd_memory_notify);
 	vmalloc_for_each_area(uffd_register);
 }
 
-void uffd_fork_child(void)
+void reclaim_fork_prepare(void)
 {
+	if (!READ_ONCE(uffd_serving))
+		return;
+	kmm_lock(&reclaim_lock);
+	if (reclaim_swapping)
+		swap_fork_freeze();
+}
+
+void reclaim_fork_parent(void)
+{
+	if (READ_ONCE(uffd_serving))
+		kmm_unlock(&reclaim_lock);
+}
+
+void reclaim_fork_child(void)
+{
+	int fd;
+
 	if (!uffd_serving)
 		return;
 	uffd_serving = false;
-	close(uffd);
+	os_raw_syscall(SYS_close, uffd, 0, 0);
 	uffd = -1;
+	vmscan_fork_child();
+	if (!reclaim_swapping)
+		return; /* nothing swapped out: the kernel serves the child's faults */
+	fd = open_uffd(UFFD_FEATURE_MOVE);
+	if (fd < 0 || !start_serving(fd))
+		kmm_printk("KMM_MEM_LIMIT: the fork child cannot serve its own faults (errno %d); "
+		           "what the parent swapped out reads as zeros here",
+		           fd < 0 ? -fd : 0);
+}
+
+void reclaim_fork_child_register(void)
+{
+	if (!uffd_serving)
+		return;
+	for_each_mapped_frames(uffd_memory_notify);
+	vmalloc_for_each_area(uffd_register);
 }

@@ -25,13 +25,14 @@ void uffd_start(void);
 
 /*
  * The heap's resident memory, charged when a page is brought in (or found resident when
- * its range is registered) and uncharged when kmm gives it back or unmaps it: the
- * kernel's page_counter of a memory cgroup, in pages (its limit and failcnt come with
- * the memory limit).
+ * its range is registered) and uncharged when it is swapped out, or kmm gives it back
+ * or unmaps it: the kernel's page_counter of a memory cgroup, in pages.
  */
 struct page_counter {
-	long usage;     /* pages charged now */
-	long watermark; /* the most ever charged (memcg's max_usage) */
+	long usage;             /* pages charged now */
+	long watermark;         /* the most ever charged (memcg's max_usage) */
+	unsigned long limit;    /* KMM_MEM_LIMIT in pages, 0 for none */
+	unsigned long failcnt;  /* times a charge went past the limit, nothing left to reclaim */
 };
 
 struct uffd_events {
@@ -41,15 +42,62 @@ struct uffd_events {
 	unsigned long nr_fault_around; /* faults that brought in more than their own page */
 };
 
-/* A snapshot, read without locks. */
+/* The kernel's vmstat counters of reclaim, under the names /proc/vmstat gives them. */
+struct reclaim_events {
+	unsigned long pgmajfault;   /* faults on a swapped-out page */
+	unsigned long pswpin;       /* pages read from swap */
+	unsigned long pswpout;      /* pages written to swap */
+	unsigned long swpout_zero;  /* pages dropped instead, all zero */
+	unsigned long pgscan_kswapd;
+	unsigned long pgscan_direct;
+	unsigned long pgsteal_kswapd;
+	unsigned long pgsteal_direct;
+	unsigned long pgactivate;   /* inactive pages touched, moved back and activated */
+	unsigned long pgdeactivate; /* active pages moved to the inactive list */
+	unsigned long workingset_refault_anon; /* swapped-out pages faulted on */
+	unsigned long pageoutrun;   /* kswapd's balance runs */
+	unsigned long allocstall;   /* faults that reclaimed directly */
+};
+
+/* min, low and high headroom under the limit, in pages (zoneinfo's watermarks). */
+struct watermarks {
+	unsigned long limit, min, low, high;
+};
+
+/* The swap devices together (/proc/swaps and meminfo's SwapTotal, SwapFree). */
+struct swap_stats {
+	unsigned int nr_devices;
+	unsigned long total_pages;
+	unsigned long used_pages;
+	const char *dir;
+};
+
+struct reclaim_stats {
+	struct page_counter memory;
+	struct reclaim_events events;
+	struct watermarks wmark;
+	unsigned long nr_active, nr_inactive; /* Active(anon), Inactive(anon), in pages */
+	struct swap_stats swap;
+};
+
+/* Snapshots, read without locks. */
 void uffd_collect_events(struct uffd_events *events);
-void uffd_collect_charge(struct page_counter *counter);
+void reclaim_collect(struct reclaim_stats *out);
+
+/* Whether a page of kmm's memory may be swapped out (a limit is in force). */
+bool reclaim_active(void);
 
 /*
- * fork: the child's mappings lose their registration (no UFFD_FEATURE_EVENT_FORK), and
- * the userfaultfd it inherits belongs to the parent's address space, so the child stops
- * registering and the kernel serves its faults.
+ * fork: the handler and kswapd stop at a page boundary (prepare) and go on (parent).
+ * The child opens its own userfaultfd and starts its own handler and kswapd before
+ * anything touches the heap (reclaim_fork_child, first of the child handlers), then
+ * registers kmm's memory with it once the allocator's locks are usable again
+ * (reclaim_fork_child_register): it reads the parent's data, swapped out or not, and
+ * reclaims on its own. Without a limit the child leaves demand faulting to the kernel.
  */
-void uffd_fork_child(void);
+void reclaim_fork_prepare(void);
+void reclaim_fork_parent(void);
+void reclaim_fork_child(void);
+void reclaim_fork_child_register(void);
 
 #endif /* KMM_RECLAIM_MEMORY_H */

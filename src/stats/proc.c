@@ -41,6 +41,7 @@ int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
 {
 	unsigned long total = 0, free = 0, pcp = 0, slab = 0, hugetlb = 0;
 	const struct vmalloc_info *vi = &st->vmalloc;
+	const struct reclaim_stats *re = &st->reclaim;
 	int n = 0;
 
 	for (int nid = 0; nid < MAX_NUMNODES; nid++) {
@@ -57,6 +58,13 @@ int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
 	/* What a new allocation can have without any OS call failing: free, cached, lazy. */
 	rows[n++] =
 	        (struct stat_row){"MemAvailable", pages_kb(free + pcp) + (vi->lazy_bytes >> 10)};
+	rows[n++] = (struct stat_row){"SwapCached", 0};
+	rows[n++] = (struct stat_row){"Active(anon)", pages_kb(re->nr_active)};
+	rows[n++] = (struct stat_row){"Inactive(anon)", pages_kb(re->nr_inactive)};
+	rows[n++] = (struct stat_row){"SwapTotal", pages_kb(re->swap.total_pages)};
+	rows[n++] = (struct stat_row){"SwapFree", pages_kb(re->swap.total_pages - re->swap.used_pages)};
+	rows[n++] = (struct stat_row){"Zswap", 0};
+	rows[n++] = (struct stat_row){"Zswapped", 0};
 	rows[n++] = (struct stat_row){"Slab", pages_kb(slab)};
 	rows[n++] = (struct stat_row){"VmallocTotal", vi->total_bytes >> 10};
 	rows[n++] = (struct stat_row){"VmallocUsed", vi->used_bytes >> 10};
@@ -70,6 +78,7 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 {
 	unsigned long free = 0, slab = 0, hit = 0, miss = 0, foreign = 0, pgalloc = 0, pgfree = 0;
 	unsigned long pcp_alloc = 0, pcp_free = 0, reported = 0;
+	const struct reclaim_stats *re = &st->reclaim;
 	struct page_alloc_events ev = {0};
 	struct kmem_cache_stats slub = {0};
 	int n = 0;
@@ -108,6 +117,20 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"nr_slab_unreclaimable", slab};
 	rows[n++] = (struct stat_row){"pgalloc_normal", pgalloc};
 	rows[n++] = (struct stat_row){"pgfree", pgfree};
+	rows[n++] = (struct stat_row){"pgactivate", re->events.pgactivate};
+	rows[n++] = (struct stat_row){"pgdeactivate", re->events.pgdeactivate};
+	rows[n++] = (struct stat_row){"pgfault", st->uffd.nr_faults};
+	rows[n++] = (struct stat_row){"pgmajfault", re->events.pgmajfault};
+	rows[n++] = (struct stat_row){"pswpin", re->events.pswpin};
+	rows[n++] = (struct stat_row){"pswpout", re->events.pswpout};
+	rows[n++] = (struct stat_row){"workingset_refault_anon", re->events.workingset_refault_anon};
+	rows[n++] = (struct stat_row){"pgsteal_kswapd", re->events.pgsteal_kswapd};
+	rows[n++] = (struct stat_row){"pgsteal_direct", re->events.pgsteal_direct};
+	rows[n++] = (struct stat_row){"pgscan_kswapd", re->events.pgscan_kswapd};
+	rows[n++] = (struct stat_row){"pgscan_direct", re->events.pgscan_direct};
+	rows[n++] = (struct stat_row){"pageoutrun", re->events.pageoutrun};
+	rows[n++] = (struct stat_row){"allocstall_normal", re->events.allocstall};
+	rows[n++] = (struct stat_row){"swpout_zero", re->events.swpout_zero};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		rows[n++] = (struct stat_row){pgalloc_order_names[o], ev.pgalloc[o]};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
@@ -125,14 +148,15 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"vmalloc_free", st->vmalloc.events.nr_vfree};
 	rows[n++] = (struct stat_row){"vmalloc_purge", st->vmalloc.events.nr_purged};
 	rows[n++] = (struct stat_row){"vmalloc_purged_pages", st->vmalloc.events.pages_purged};
-	/* Faults on kmm's memory that its userfaultfd handler resolved, and what they filled. */
-	rows[n++] = (struct stat_row){"pgfault", st->uffd.nr_faults};
+	/* What kmm's userfaultfd handler's faults filled. */
 	rows[n++] = (struct stat_row){"pgfault_around", st->uffd.nr_fault_around};
 	rows[n++] = (struct stat_row){"pgfault_filled_pages", st->uffd.pages_filled};
 	rows[n++] = (struct stat_row){"uffd_registrations", st->uffd.nr_registered};
-	/* The charge of the heap's resident pages, as memcg's usage and max_usage. */
-	rows[n++] = (struct stat_row){"memcg_usage_pages", (unsigned long)st->memory.usage};
-	rows[n++] = (struct stat_row){"memcg_max_usage_pages", (unsigned long)st->memory.watermark};
+	/* The charge of the heap's resident pages, as memcg's usage, max_usage and failcnt. */
+	rows[n++] = (struct stat_row){"memcg_usage_pages", (unsigned long)re->memory.usage};
+	rows[n++] = (struct stat_row){"memcg_max_usage_pages", (unsigned long)re->memory.watermark};
+	rows[n++] = (struct stat_row){"memcg_limit_pages", re->memory.limit};
+	rows[n++] = (struct stat_row){"memcg_failcnt", re->memory.failcnt};
 	return n;
 }
 

@@ -105,5 +105,5 @@ void kmm_stats_collect(struct kmm_stats *st, const char *reason)
 	}
 	vmalloc_collect_info(&st->vmalloc);
 	uffd_collect_events(&st->uffd);
-	uffd_collect_charge(&st->memory);
+	reclaim_collect(&st->reclaim);
 }

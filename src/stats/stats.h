@@ -72,7 +72,7 @@ struct kmm_stats {
 	struct kmem_cache_stats slab[KMM_MAX_CACHES];
 	struct vmalloc_info vmalloc;
 	struct uffd_events uffd;    /* demand faulting (KMM_UFFD) */
-	struct page_counter memory; /* the heap's resident memory, as charged (KMM_UFFD) */
+	struct reclaim_stats reclaim; /* the charge, LRU, swap and their events (KMM_MEM_LIMIT) */
 };
 
 /* os_now_ms() when kmm started, for uptime. */
@@ -99,7 +99,7 @@ struct stat_row {
 	const char *name;
 	unsigned long value;
 };
-#define MAX_STAT_ROWS 96
+#define MAX_STAT_ROWS 128
 int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows);
 int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows);
 

@@ -165,6 +165,7 @@ static int map_range(char *addr, size_t bytes)
 /* Unmap part of an area (pages kmm mapped), and say so to the memory notifier. */
 static void unmap_range(void *addr, size_t bytes)
 {
+	memory_notify(MEM_RELEASING, addr, bytes);
 	os_unmap(addr, bytes);
 	memory_notify(MEM_RELEASED, addr, bytes);
 }
@@ -440,6 +441,10 @@ static void *vgrow_move(struct vmap_area *va, void *addr, size_t size, unsigned 
 
 	if (to < 0)
 		return NULL;
+	if (memory_swaps()) {
+		unclaim_chunks((unsigned long)to, chunks);
+		return NULL; /* its swapped-out pages are kept by address: copy instead */
+	}
 	dest = chunk_addr((unsigned long)to);
 	/*
 	 * Map all of the new place first, so that the move replaces kmm's own mapping and

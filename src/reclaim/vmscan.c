@@ -1,0 +1,472 @@
+/*
+ * Aging and eviction (the kernel's mm/vmscan.c and mm/swap.c): the LRU lists of each
+ * node, the watermarks derived from KMM_MEM_LIMIT, kswapd, and direct reclaim.
+ *
+ * Userspace has no accessed bit, so the inactive list is where a page proves it is in
+ * use: deactivating a page moves it (UFFDIO_MOVE, atomic against writers) from the
+ * program's address to its place in the staging mirror, where it stays resident and
+ * charged. A touch faults, and the handler moves it back and activates it; a page that
+ * reaches the inactive tail untouched is written to swap and dropped. The active list
+ * is thus in order of the last fault, and the inactive list is the kernel's second
+ * chance. Pages all zero are not written: they drop, and the next touch gets zeros.
+ *
+ * kswapd is a raw thread (os_start_raw_thread): a fork child starts its own before
+ * anything of kmm's can allocate. It wakes when the headroom under the limit falls
+ * below the low watermark and reclaims until it is above the high one, in rounds of
+ * SWAP_CLUSTER_MAX pages (balance_pgdat over a scan_control), first giving back the
+ * free memory the buddy allocator holds (free memory is never swapped), then aging and
+ * evicting. A fault that would cross the limit reclaims directly in the handler, up to
+ * the min watermark's headroom.
+ *
+ * Invariants: see internal.h. In addition, kswapd calls into the buddy allocator only
+ * with reclaim_lock dropped (the allocator's locks come first in the lock order), and
+ * never into the slab layer, whose locks assume glibc's thread count.
+ *
+ * Lock order: zone->lock -> reclaim_lock.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "../base/printk.h"
+#include "../buddy/page_alloc.h"
+#include "internal.h"
+#include "uffd_compat.h"
+
+#define SWAP_CLUSTER_MAX 32
+#define DEF_PRIORITY     12
+#define KSWAPD_STACK     (64UL << 10)
+
+struct page_ext *page_ext_map;
+char *staging_base;
+kmm_lock_t reclaim_lock;
+struct page_counter memory_counter;
+struct reclaim_events reclaim_events;
+bool reclaim_swapping;
+
+static struct lruvec lruvecs[KMM_MAX_NUMNODES];
+static struct watermarks wmark;
+static int kswapd_wait;     /* futex word: 1 when kswapd was woken */
+static bool swap_full_said; /* one line per process */
+
+/* ---- the lists -------------------------------------------------------------------------- */
+
+static struct lruvec *page_lruvec(uint32_t index)
+{
+	if (index < kmm_max_pfn)
+		return &lruvecs[mem_section[pfn_to_section_nr(index)].nid];
+	return &lruvecs[0];
+}
+
+static void list_link(struct lruvec *lruvec, enum lru_list lru, uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	ext->prev = EXT_NONE;
+	ext->next = lruvec->head[lru];
+	if (lruvec->head[lru] != EXT_NONE)
+		page_ext_map[lruvec->head[lru]].prev = index;
+	else
+		lruvec->tail[lru] = index;
+	lruvec->head[lru] = index;
+	lruvec->nr_pages[lru]++;
+}
+
+static void list_unlink(struct lruvec *lruvec, enum lru_list lru, uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	if (ext->prev != EXT_NONE)
+		page_ext_map[ext->prev].next = ext->next;
+	else
+		lruvec->head[lru] = ext->next;
+	if (ext->next != EXT_NONE)
+		page_ext_map[ext->next].prev = ext->prev;
+	else
+		lruvec->tail[lru] = ext->prev;
+	lruvec->nr_pages[lru]--;
+}
+
+static enum lru_list page_lru(const struct page_ext *ext)
+{
+	return page_ext_test(ext, PG_active) ? LRU_ACTIVE_ANON : LRU_INACTIVE_ANON;
+}
+
+static void page_counter_charge(struct page_counter *counter, long pages)
+{
+	long usage = __atomic_add_fetch(&counter->usage, pages, __ATOMIC_RELAXED);
+
+	if (usage > READ_ONCE(counter->watermark))
+		WRITE_ONCE(counter->watermark, usage); /* under reclaim_lock */
+}
+
+void lru_add_active(uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	if (page_ext_test(ext, PG_lru))
+		return;
+	ext->flags = 1U << PG_lru | 1U << PG_active;
+	list_link(page_lruvec(index), LRU_ACTIVE_ANON, index);
+	page_counter_charge(&memory_counter, 1);
+}
+
+void lru_del(uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	if (!page_ext_test(ext, PG_lru))
+		return;
+	list_unlink(page_lruvec(index), page_lru(ext), index);
+	ext->flags = 0;
+	page_counter_charge(&memory_counter, -1);
+}
+
+void lru_activate(uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+	struct lruvec *lruvec = page_lruvec(index);
+
+	list_unlink(lruvec, LRU_INACTIVE_ANON, index);
+	ext->flags |= 1U << PG_active | 1U << PG_referenced;
+	list_link(lruvec, LRU_ACTIVE_ANON, index);
+	reclaim_events.pgactivate++;
+}
+
+/* ---- deactivation and eviction ---------------------------------------------------------- */
+
+struct scan_control {
+	unsigned long nr_to_reclaim;
+	unsigned long nr_scanned;
+	unsigned long nr_reclaimed;
+	int priority;
+	bool kswapd;
+	uint32_t busy[SWAP_CLUSTER_MAX]; /* pages UFFDIO_MOVE found shared (after a fork) */
+	unsigned int nr_busy;
+};
+
+static long uffd_move(uintptr_t dst, uintptr_t src, size_t len)
+{
+	struct uffdio_move move = {.dst = dst, .src = src, .len = len, .mode = 0};
+
+	if (os_raw_syscall(SYS_ioctl, uffd_descriptor(), UFFDIO_MOVE, &move) == 0)
+		return (long)len;
+	return move.move;
+}
+
+static void release_range(void *addr, size_t len)
+{
+	os_raw_syscall(SYS_madvise, addr, len, MADV_DONTNEED);
+}
+
+/*
+ * Move up to @nr pages from the active tail to the staging mirror and the inactive
+ * list (the kernel's shrink_active_list). A page still shared with a fork child cannot
+ * move (EBUSY): kswapd notes it to be made private, outside the lock, and it goes round
+ * again.
+ */
+static void shrink_active_list(struct lruvec *lruvec, unsigned long nr, struct scan_control *sc)
+{
+	while (nr-- && lruvec->tail[LRU_ACTIVE_ANON] != EXT_NONE) {
+		uint32_t index = lruvec->tail[LRU_ACTIVE_ANON];
+		struct page_ext *ext = &page_ext_map[index];
+		long moved = uffd_move((uintptr_t)staging_address(index), page_ext_address(index),
+		                       PAGE_SIZE);
+
+		sc->nr_scanned++;
+		list_unlink(lruvec, LRU_ACTIVE_ANON, index);
+		if (moved == PAGE_SIZE) {
+			ext->flags &= ~(1U << PG_active | 1U << PG_referenced);
+			list_link(lruvec, LRU_INACTIVE_ANON, index);
+			reclaim_events.pgdeactivate++;
+		} else if (moved == -ENOENT) {
+			/* Gone without kmm (the program's own MADV_DONTNEED): nothing to keep. */
+			ext->flags = 0;
+			page_counter_charge(&memory_counter, -1);
+		} else {
+			list_link(lruvec, LRU_ACTIVE_ANON, index);
+			if (moved == -EBUSY && sc->kswapd && sc->nr_busy < SWAP_CLUSTER_MAX)
+				sc->busy[sc->nr_busy++] = index;
+		}
+	}
+}
+
+static bool page_is_zero(const char *page)
+{
+	const uint64_t *word = (const uint64_t *)page;
+
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(*word); i++)
+		if (word[i])
+			return false;
+	return true;
+}
+
+/* Drop a staged page and its charge: its data is elsewhere, or was zeros. */
+static void evict_staged(struct lruvec *lruvec, uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	list_unlink(lruvec, LRU_INACTIVE_ANON, index);
+	release_range(staging_address(index), PAGE_SIZE);
+	ext->flags = 0;
+	page_counter_charge(&memory_counter, -1);
+}
+
+static void swap_full(int err)
+{
+	memory_counter.failcnt++;
+	if (swap_full_said)
+		return;
+	swap_full_said = true;
+	if (err == -ENOSPC || err == 0)
+		kmm_printk("KMM_MEM_LIMIT: swap is full; the heap's resident memory goes past the "
+		           "limit and allocations that need more fail with ENOMEM");
+	else
+		kmm_printk("KMM_MEM_LIMIT: writing to swap failed (errno %d); the pages stay "
+		           "resident and allocations that need more fail with ENOMEM",
+		           -err);
+}
+
+/*
+ * Write up to SWAP_CLUSTER_MAX pages from the inactive tail to swap and drop them (the
+ * kernel's shrink_inactive_list and pageout). Returns the pages reclaimed; on a swap
+ * failure the pages stay where they were, data intact.
+ */
+static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long nr,
+                                          struct scan_control *sc)
+{
+	uint32_t batch[SWAP_CLUSTER_MAX];
+	char *pages[SWAP_CLUSTER_MAX];
+	swp_entry_t entries[SWAP_CLUSTER_MAX];
+	unsigned int n = 0, got;
+	unsigned long reclaimed = 0;
+	uint32_t index = lruvec->tail[LRU_INACTIVE_ANON];
+	int err;
+
+	nr = min_ul(nr, SWAP_CLUSTER_MAX);
+	while (n < nr && index != EXT_NONE) {
+		uint32_t prev = page_ext_map[index].prev;
+
+		sc->nr_scanned++;
+		if (page_is_zero(staging_address(index))) {
+			evict_staged(lruvec, index);
+			reclaim_events.swpout_zero++;
+			reclaimed++;
+		} else {
+			pages[n] = staging_address(index);
+			batch[n++] = index;
+		}
+		index = prev;
+	}
+	if (!n)
+		return reclaimed;
+	got = get_swap_pages(n, entries);
+	err = got < n ? -ENOSPC : swap_writepages(entries, pages, n);
+	if (err) {
+		for (unsigned int i = 0; i < got; i++)
+			swap_free(entries[i]);
+		swap_full(err);
+		return reclaimed;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		evict_staged(lruvec, batch[i]);
+		page_ext_map[batch[i]].swap = entries[i];
+	}
+	reclaim_events.pswpout += n;
+	return reclaimed + n;
+}
+
+/* The kernel's inactive_is_low: inactive * ratio < active, ratio sqrt(10 * GiB) or 1. */
+static bool inactive_is_low(const struct lruvec *lruvec)
+{
+	unsigned long gb = (lruvec->nr_pages[0] + lruvec->nr_pages[1]) >> (30 - PAGE_SHIFT);
+	unsigned long ratio = 1;
+
+	while ((ratio + 1) * (ratio + 1) <= 10 * gb)
+		ratio++;
+	return lruvec->nr_pages[LRU_INACTIVE_ANON] * ratio < lruvec->nr_pages[LRU_ACTIVE_ANON];
+}
+
+static void shrink_lruvec(struct lruvec *lruvec, struct scan_control *sc)
+{
+	unsigned long nr = SWAP_CLUSTER_MAX;
+	unsigned long reclaimed;
+
+	if (inactive_is_low(lruvec) || !lruvec->nr_pages[LRU_INACTIVE_ANON])
+		shrink_active_list(lruvec, 2 * nr, sc);
+	reclaimed = shrink_inactive_list(lruvec, nr, sc);
+	sc->nr_reclaimed += reclaimed;
+}
+
+static long headroom(void)
+{
+	return (long)wmark.limit - READ_ONCE(memory_counter.usage);
+}
+
+/* One round over the nodes' lists; false when it reclaimed nothing. */
+static bool shrink_node(struct scan_control *sc)
+{
+	unsigned long before = sc->nr_reclaimed;
+
+	for (unsigned int nid = 0; nid < KMM_MAX_NUMNODES; nid++)
+		if (lruvecs[nid].nr_pages[0] | lruvecs[nid].nr_pages[1])
+			shrink_lruvec(&lruvecs[nid], sc);
+	return sc->nr_reclaimed > before;
+}
+
+/* Direct reclaim, in the handler: until @nr_pages fit above the min watermark. */
+void reclaim_make_room(unsigned long nr_pages)
+{
+	struct scan_control sc = {.priority = DEF_PRIORITY, .kswapd = false};
+
+	if (!reclaim_swapping)
+		return;
+	if (headroom() < (long)(nr_pages + wmark.low) && !READ_ONCE(kswapd_wait)) {
+		WRITE_ONCE(kswapd_wait, 1);
+		os_raw_syscall6(SYS_futex, (long)&kswapd_wait, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+	}
+	if (headroom() >= (long)nr_pages)
+		return;
+	reclaim_events.allocstall++;
+	while (headroom() < (long)(nr_pages + wmark.min) && sc.priority > 0) {
+		unsigned long reclaimed = sc.nr_reclaimed;
+
+		shrink_node(&sc);
+		if (sc.nr_reclaimed == reclaimed)
+			sc.priority--;
+	}
+	reclaim_events.pgscan_direct += sc.nr_scanned;
+	reclaim_events.pgsteal_direct += sc.nr_reclaimed;
+	if (headroom() < (long)nr_pages)
+		memory_counter.failcnt++;
+}
+
+/* Make pages that a fork left shared private again, so that they can move. */
+static void unshare_pages(const uint32_t *busy, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		/* A write that changes nothing: the kernel copies the page for this process. */
+		__atomic_fetch_add((uint64_t *)page_ext_address(busy[i]), 0, __ATOMIC_RELAXED);
+	}
+}
+
+/* The kernel's balance_pgdat: reclaim until the headroom is above the high watermark. */
+static void balance_pgdat(void)
+{
+	struct scan_control sc = {.priority = DEF_PRIORITY, .kswapd = true};
+
+	reclaim_events.pageoutrun++;
+	/* Free memory first: it is given back, never swapped. */
+	release_free_pages();
+	while (headroom() < (long)wmark.high && sc.priority > 0) {
+		unsigned long reclaimed = sc.nr_reclaimed;
+
+		sc.nr_busy = 0;
+		kmm_lock(&reclaim_lock);
+		shrink_node(&sc);
+		kmm_unlock(&reclaim_lock);
+		unshare_pages(sc.busy, sc.nr_busy);
+		if (sc.nr_reclaimed == reclaimed && !sc.nr_busy)
+			sc.priority--;
+	}
+	kmm_lock(&reclaim_lock);
+	reclaim_events.pgscan_kswapd += sc.nr_scanned;
+	reclaim_events.pgsteal_kswapd += sc.nr_reclaimed;
+	kmm_unlock(&reclaim_lock);
+}
+
+static int kswapd(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		while (!__atomic_load_n(&kswapd_wait, __ATOMIC_ACQUIRE))
+			os_raw_syscall6(SYS_futex, (long)&kswapd_wait, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
+		balance_pgdat();
+		__atomic_store_n(&kswapd_wait, 0, __ATOMIC_RELEASE);
+		/* Woken meanwhile by a fault that still finds too little headroom: go again. */
+		if (headroom() < (long)wmark.low)
+			__atomic_store_n(&kswapd_wait, 1, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+int kswapd_start(void)
+{
+	if (!reclaim_swapping)
+		return 0;
+	return os_start_raw_thread(kswapd, NULL, KSWAPD_STACK);
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+static unsigned long int_sqrt(unsigned long x)
+{
+	unsigned long r = 0;
+
+	while ((r + 1) * (r + 1) <= x)
+		r++;
+	return r;
+}
+
+/*
+ * The watermarks, as the kernel derives them from a zone's size (min_free_kbytes =
+ * sqrt(16 * kB), low and high a quarter and a half above min), with the scale factor
+ * larger than the kernel's 0.1 %: kmm's kswapd answers a wake-up a scheduling round
+ * trip later, and the faults that come meanwhile bring in up to 2 MiB each.
+ */
+static void setup_watermarks(unsigned long limit_pages)
+{
+	unsigned long min_kb = int_sqrt((limit_pages << (PAGE_SHIFT - 10)) * 16);
+	unsigned long min = max_ul(min_kb >> (PAGE_SHIFT - 10), 512);
+
+	min = min_ul(min, limit_pages / 8);
+	wmark.limit = limit_pages;
+	wmark.min = min;
+	wmark.low = min + max_ul(min / 4, limit_pages / 64);
+	wmark.high = min + max_ul(min / 2, limit_pages / 32);
+}
+
+int vmscan_init(unsigned long limit_pages)
+{
+	size_t nr = kmm_max_pfn + (vmalloc_bytes >> PAGE_SHIFT);
+
+	page_ext_map = os_map_sparse(ALIGN_UP(nr * sizeof(struct page_ext), PAGE_SIZE));
+	if (!page_ext_map)
+		return -1;
+	for (unsigned int nid = 0; nid < KMM_MAX_NUMNODES; nid++)
+		for (int lru = 0; lru < NR_LRU_LISTS; lru++)
+			lruvecs[nid].head[lru] = lruvecs[nid].tail[lru] = EXT_NONE;
+	if (!limit_pages)
+		return 0;
+	staging_base = os_map_sparse(nr << PAGE_SHIFT);
+	if (!staging_base)
+		return -1;
+	setup_watermarks(limit_pages);
+	reclaim_swapping = true;
+	return 0;
+}
+
+void vmscan_fork_child(void)
+{
+	kswapd_wait = 0;
+	kmm_lock_reinit(&reclaim_lock);
+}
+
+void reclaim_collect(struct reclaim_stats *out)
+{
+	out->events = reclaim_events;
+	out->memory.usage = READ_ONCE(memory_counter.usage);
+	out->memory.watermark = READ_ONCE(memory_counter.watermark);
+	out->memory.limit = wmark.limit;
+	out->memory.failcnt = READ_ONCE(memory_counter.failcnt);
+	out->wmark = wmark;
+	out->nr_active = out->nr_inactive = 0;
+	for (unsigned int nid = 0; nid < KMM_MAX_NUMNODES; nid++) {
+		out->nr_active += READ_ONCE(lruvecs[nid].nr_pages[LRU_ACTIVE_ANON]);
+		out->nr_inactive += READ_ONCE(lruvecs[nid].nr_pages[LRU_INACTIVE_ANON]);
+	}
+	swap_collect(&out->swap);
+}
