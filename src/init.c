@@ -70,7 +70,7 @@ static void kmm_fork_prepare(void)
 		fork_took_locks = multi_threaded;
 	if (multi_threaded) {
 		_IO_list_lock();
-		kmm_stats_fork_prepare();      /* not a lock of the allocator's: a dump in progress */
+		kmm_stats_fork_prepare(); /* not a lock of the allocator's: a dump in progress */
 		page_reporting_fork_prepare(); /* its runner calls vmalloc's shrinker */
 		slab_fork_prepare();
 		vmalloc_fork_prepare();

@@ -76,8 +76,8 @@ int os_start_helper_thread(void *(*fn)(void *), size_t stack_bytes)
 
 int os_start_raw_thread(int (*fn)(void *), void *arg, size_t stack_bytes)
 {
-	const int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
-	                  CLONE_SYSVSEM;
+	const int flags =
+	        CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 	char *stack = os_map(stack_bytes);
 	sigset_t all, old;
 	int tid;

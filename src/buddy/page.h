@@ -37,7 +37,7 @@ enum pageflags {
 	PG_reported,      /* free block whose frames were given back to the OS (page_reporting) */
 	PG_slab,          /* frames of a slab (src/slab); every page of the slab has it */
 	PG_large_kmalloc, /* head of a buddy block that kmalloc handed out whole */
-	PG_kmalloc_slab, /* head of a kmalloc cache's slab (src/slab): free() looks for it */
+	PG_kmalloc_slab,  /* head of a kmalloc cache's slab (src/slab): free() looks for it */
 	NR_PAGEFLAGS
 };
 

@@ -123,7 +123,8 @@ static void charge_resident(char *start, size_t size)
 		kmm_lock(&reclaim_lock);
 		for (size_t i = 0; i < len >> PAGE_SHIFT; i++)
 			if (vec[i] & 1)
-				lru_add_active(page_ext_index((uintptr_t)start + off + (i << PAGE_SHIFT)));
+				lru_add_active(
+				        page_ext_index((uintptr_t)start + off + (i << PAGE_SHIFT)));
 		kmm_unlock(&reclaim_lock);
 	}
 }
@@ -168,7 +169,8 @@ static void drop_swapped(uintptr_t start, size_t size)
 		struct page_ext *ext = &page_ext_map[index];
 
 		if (page_ext_test(ext, PG_lru) && !page_ext_test(ext, PG_active)) {
-			os_raw_syscall(SYS_madvise, staging_address(index), PAGE_SIZE, MADV_DONTNEED);
+			os_raw_syscall(SYS_madvise, staging_address(index), PAGE_SIZE,
+			               MADV_DONTNEED);
 			lru_del(index);
 		} else if (ext->swap.val) {
 			swap_free(ext->swap);
@@ -464,8 +466,9 @@ static bool start_serving(int fd)
 	uffd = fd;
 	uffd_identity = os_fd_identity(fd);
 	uffd_owner = (int)os_raw_syscall(SYS_getpid, 0, 0, 0);
-	if (reclaim_swapping && register_range(staging_base, (kmm_max_pfn + (vmalloc_bytes >> PAGE_SHIFT))
-	                                                             << PAGE_SHIFT) != 0) {
+	if (reclaim_swapping &&
+	    register_range(staging_base, (kmm_max_pfn + (vmalloc_bytes >> PAGE_SHIFT))
+	                                         << PAGE_SHIFT) != 0) {
 		kmm_printk("KMM_MEM_LIMIT: cannot register the staging area with userfaultfd; "
 		           "running without a limit");
 		reclaim_swapping = false;
@@ -516,7 +519,8 @@ void uffd_start(void)
 	swapin_buffer = os_map(ZERO_REGION_BYTES);
 	if (!zero_region || !swapin_buffer || vmscan_init(limit) != 0 || swapfile_init() != 0) {
 		kmm_printk("%s: cannot map the reclaim layer's tables; running without %s",
-		           limit ? "KMM_MEM_LIMIT" : "KMM_UFFD", limit ? "the limit" : "demand faulting");
+		           limit ? "KMM_MEM_LIMIT" : "KMM_UFFD",
+		           limit ? "the limit" : "demand faulting");
 		close(fd);
 		return;
 	}

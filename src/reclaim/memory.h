@@ -29,10 +29,10 @@ void uffd_start(void);
  * or unmaps it: the kernel's page_counter of a memory cgroup, in pages.
  */
 struct page_counter {
-	long usage;             /* pages charged now */
-	long watermark;         /* the most ever charged (memcg's max_usage) */
-	unsigned long limit;    /* KMM_MEM_LIMIT in pages, 0 for none */
-	unsigned long failcnt;  /* times a charge went past the limit, nothing left to reclaim */
+	long usage;            /* pages charged now */
+	long watermark;        /* the most ever charged (memcg's max_usage) */
+	unsigned long limit;   /* KMM_MEM_LIMIT in pages, 0 for none */
+	unsigned long failcnt; /* times a charge went past the limit, nothing left to reclaim */
 };
 
 struct uffd_events {
@@ -44,10 +44,10 @@ struct uffd_events {
 
 /* The kernel's vmstat counters of reclaim, under the names /proc/vmstat gives them. */
 struct reclaim_events {
-	unsigned long pgmajfault;   /* faults on a swapped-out page */
-	unsigned long pswpin;       /* pages read from swap */
-	unsigned long pswpout;      /* pages written to swap */
-	unsigned long swpout_zero;  /* pages dropped instead, all zero */
+	unsigned long pgmajfault;  /* faults on a swapped-out page */
+	unsigned long pswpin;      /* pages read from swap */
+	unsigned long pswpout;     /* pages written to swap */
+	unsigned long swpout_zero; /* pages dropped instead, all zero */
 	unsigned long pgscan_kswapd;
 	unsigned long pgscan_direct;
 	unsigned long pgsteal_kswapd;
@@ -55,8 +55,8 @@ struct reclaim_events {
 	unsigned long pgactivate;   /* inactive pages touched, moved back and activated */
 	unsigned long pgdeactivate; /* active pages moved to the inactive list */
 	unsigned long workingset_refault_anon; /* swapped-out pages faulted on */
-	unsigned long pageoutrun;   /* kswapd's balance runs */
-	unsigned long allocstall;   /* faults that reclaimed directly */
+	unsigned long pageoutrun;              /* kswapd's balance runs */
+	unsigned long allocstall;              /* faults that reclaimed directly */
 };
 
 /* min, low and high headroom under the limit, in pages (zoneinfo's watermarks). */

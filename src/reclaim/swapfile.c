@@ -26,8 +26,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/limits.h>
-#include <sys/syscall.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include "../base/options.h"
@@ -50,7 +50,7 @@ struct swap_info_struct {
 };
 
 static struct swap_info_struct swap_info[MAX_SWAPFILES];
-static int writing_type = -1;   /* the device that takes writes, or -1 */
+static int writing_type = -1;    /* the device that takes writes, or -1 */
 static unsigned long swap_slots; /* a device's size, in slots */
 static char swap_dir[PATH_MAX];
 static bool swap_failed; /* said once that no device could be opened */
@@ -116,9 +116,10 @@ static bool swapon(void)
 	fd = open_unlinked();
 	if (fd < 0) {
 		if (!swap_failed)
-			kmm_printk("KMM_SWAP_DIR: cannot create a swap file in %s (errno %d); pages "
-			           "stay resident past KMM_MEM_LIMIT",
-			           swap_dir, -fd);
+			kmm_printk(
+			        "KMM_SWAP_DIR: cannot create a swap file in %s (errno %d); pages "
+			        "stay resident past KMM_MEM_LIMIT",
+			        swap_dir, -fd);
 		swap_failed = true;
 		return false;
 	}
@@ -229,8 +230,8 @@ static int swap_io(swp_entry_t entry, struct iovec *iov, unsigned int nr, bool w
 	if (fd < 0)
 		return fd;
 	while (left) {
-		long n = os_raw_syscall6(write ? SYS_pwritev : SYS_preadv, fd, (long)iov, nr, off, 0,
-		                         0);
+		long n = os_raw_syscall6(write ? SYS_pwritev : SYS_preadv, fd, (long)iov, nr, off,
+		                         0, 0);
 
 		if (n == -EINTR)
 			continue;
@@ -262,8 +263,8 @@ int swap_writepages(swp_entry_t *entries, char *const *pages, unsigned int nr)
 		int err;
 
 		/* A run of consecutive slots on one device is one write. */
-		for (j = i; j < nr && j - i < SWAP_IOV_MAX &&
-		            entries[j].val == entries[i].val + (j - i);
+		for (j = i;
+		     j < nr && j - i < SWAP_IOV_MAX && entries[j].val == entries[i].val + (j - i);
 		     j++)
 			iov[j - i] = (struct iovec){.iov_base = pages[j], .iov_len = PAGE_SIZE};
 		err = swap_io(entries[i], iov, j - i, true);
@@ -307,8 +308,9 @@ void swap_collect(struct swap_stats *out)
 		out->nr_devices++;
 		out->used_pages += READ_ONCE(si->inuse_pages);
 		/* A device that takes no more writes counts only what it still holds. */
-		out->total_pages += (READ_ONCE(si->flags) & SWP_WRITEOK) ? si->max - 1
-		                                                           : READ_ONCE(si->inuse_pages);
+		out->total_pages += (READ_ONCE(si->flags) & SWP_WRITEOK)
+		                            ? si->max - 1
+		                            : READ_ONCE(si->inuse_pages);
 	}
 	if (writing_type < 0 && !swap_failed && swap_slots)
 		out->total_pages += swap_slots - 1; /* the next device, made on demand */

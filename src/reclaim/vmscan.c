@@ -383,7 +383,8 @@ static int kswapd(void *arg)
 	(void)arg;
 	for (;;) {
 		while (!__atomic_load_n(&kswapd_wait, __ATOMIC_ACQUIRE))
-			os_raw_syscall6(SYS_futex, (long)&kswapd_wait, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
+			os_raw_syscall6(SYS_futex, (long)&kswapd_wait, FUTEX_WAIT_PRIVATE, 0, 0, 0,
+			                0);
 		balance_pgdat();
 		__atomic_store_n(&kswapd_wait, 0, __ATOMIC_RELEASE);
 		/* Woken meanwhile by a fault that still finds too little headroom: go again. */

@@ -62,7 +62,8 @@ int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"Active(anon)", pages_kb(re->nr_active)};
 	rows[n++] = (struct stat_row){"Inactive(anon)", pages_kb(re->nr_inactive)};
 	rows[n++] = (struct stat_row){"SwapTotal", pages_kb(re->swap.total_pages)};
-	rows[n++] = (struct stat_row){"SwapFree", pages_kb(re->swap.total_pages - re->swap.used_pages)};
+	rows[n++] =
+	        (struct stat_row){"SwapFree", pages_kb(re->swap.total_pages - re->swap.used_pages)};
 	rows[n++] = (struct stat_row){"Zswap", 0};
 	rows[n++] = (struct stat_row){"Zswapped", 0};
 	rows[n++] = (struct stat_row){"Slab", pages_kb(slab)};
@@ -123,7 +124,8 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"pgmajfault", re->events.pgmajfault};
 	rows[n++] = (struct stat_row){"pswpin", re->events.pswpin};
 	rows[n++] = (struct stat_row){"pswpout", re->events.pswpout};
-	rows[n++] = (struct stat_row){"workingset_refault_anon", re->events.workingset_refault_anon};
+	rows[n++] =
+	        (struct stat_row){"workingset_refault_anon", re->events.workingset_refault_anon};
 	rows[n++] = (struct stat_row){"pgsteal_kswapd", re->events.pgsteal_kswapd};
 	rows[n++] = (struct stat_row){"pgsteal_direct", re->events.pgsteal_direct};
 	rows[n++] = (struct stat_row){"pgscan_kswapd", re->events.pgscan_kswapd};

@@ -71,7 +71,7 @@ struct kmm_stats {
 	struct zone_stats zone[MAX_NUMNODES];
 	struct kmem_cache_stats slab[KMM_MAX_CACHES];
 	struct vmalloc_info vmalloc;
-	struct uffd_events uffd;    /* demand faulting (KMM_UFFD) */
+	struct uffd_events uffd;      /* demand faulting (KMM_UFFD) */
 	struct reclaim_stats reclaim; /* the charge, LRU, swap and their events (KMM_MEM_LIMIT) */
 };
 
