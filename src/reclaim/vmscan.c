@@ -162,34 +162,69 @@ static void release_range(void *addr, size_t len)
 	os_raw_syscall(SYS_madvise, addr, len, MADV_DONTNEED);
 }
 
+/* Where a page that cannot move now goes: back to the active head, noted for kswapd. */
+static void keep_active(struct lruvec *lruvec, uint32_t index, long err, struct scan_control *sc)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	if (err == -ENOENT) {
+		/* Gone without kmm (the program's own MADV_DONTNEED): nothing to keep. */
+		ext->flags = 0;
+		page_counter_charge(&memory_counter, -1);
+		return;
+	}
+	list_link(lruvec, LRU_ACTIVE_ANON, index);
+	if (err == -EBUSY && sc->kswapd && sc->nr_busy < SWAP_CLUSTER_MAX)
+		sc->busy[sc->nr_busy++] = index;
+}
+
 /*
  * Move up to @nr pages from the active tail to the staging mirror and the inactive
- * list (the kernel's shrink_active_list). A page still shared with a fork child cannot
- * move (EBUSY): kswapd notes it to be made private, outside the lock, and it goes round
- * again.
+ * list (the kernel's shrink_active_list), a run of neighbours in one UFFDIO_MOVE. A
+ * page still shared with a fork child cannot move (EBUSY): kswapd notes it to be made
+ * private, outside the lock, and it goes round again.
  */
 static void shrink_active_list(struct lruvec *lruvec, unsigned long nr, struct scan_control *sc)
 {
-	while (nr-- && lruvec->tail[LRU_ACTIVE_ANON] != EXT_NONE) {
-		uint32_t index = lruvec->tail[LRU_ACTIVE_ANON];
-		struct page_ext *ext = &page_ext_map[index];
-		long moved = uffd_move((uintptr_t)staging_address(index), page_ext_address(index),
-		                       PAGE_SIZE);
+	uint32_t batch[2 * SWAP_CLUSTER_MAX];
+	unsigned int n = 0;
 
-		sc->nr_scanned++;
-		list_unlink(lruvec, LRU_ACTIVE_ANON, index);
-		if (moved == PAGE_SIZE) {
-			ext->flags &= ~(1U << PG_active | 1U << PG_referenced);
-			list_link(lruvec, LRU_INACTIVE_ANON, index);
-			reclaim_events.pgdeactivate++;
-		} else if (moved == -ENOENT) {
-			/* Gone without kmm (the program's own MADV_DONTNEED): nothing to keep. */
-			ext->flags = 0;
-			page_counter_charge(&memory_counter, -1);
-		} else {
-			list_link(lruvec, LRU_ACTIVE_ANON, index);
-			if (moved == -EBUSY && sc->kswapd && sc->nr_busy < SWAP_CLUSTER_MAX)
-				sc->busy[sc->nr_busy++] = index;
+	nr = min_ul(nr, 2 * SWAP_CLUSTER_MAX);
+	while (n < nr && lruvec->tail[LRU_ACTIVE_ANON] != EXT_NONE) {
+		batch[n] = lruvec->tail[LRU_ACTIVE_ANON];
+		list_unlink(lruvec, LRU_ACTIVE_ANON, batch[n++]);
+	}
+	sc->nr_scanned += n;
+	for (unsigned int i = 0, j; i < n; i = j) {
+		long moved, done;
+
+		for (j = i + 1; j < n && batch[j] == batch[j - 1] + 1; j++)
+			;
+		moved = uffd_move((uintptr_t)staging_address(batch[i]), page_ext_address(batch[i]),
+		                  (size_t)(j - i) << PAGE_SHIFT);
+		done = moved > 0 ? moved >> PAGE_SHIFT : 0;
+		for (unsigned int k = i; k < j; k++) {
+			if ((long)(k - i) < done) {
+				page_ext_map[batch[k]].flags &=
+				        ~(1U << PG_active | 1U << PG_referenced);
+				list_link(lruvec, LRU_INACTIVE_ANON, batch[k]);
+				reclaim_events.pgdeactivate++;
+				continue;
+			}
+			/* The first page that did not move says why; the rest go one by one. */
+			moved = (long)(k - i) == done && moved <= 0
+			                ? moved
+			                : uffd_move((uintptr_t)staging_address(batch[k]),
+			                            page_ext_address(batch[k]), PAGE_SIZE);
+			if (moved == PAGE_SIZE) {
+				page_ext_map[batch[k]].flags &=
+				        ~(1U << PG_active | 1U << PG_referenced);
+				list_link(lruvec, LRU_INACTIVE_ANON, batch[k]);
+				reclaim_events.pgdeactivate++;
+			} else {
+				keep_active(lruvec, batch[k], moved, sc);
+			}
+			moved = 0;
 		}
 	}
 }
@@ -223,10 +258,10 @@ static void swap_full(int err)
 	swap_full_said = true;
 	if (err == -ENOSPC || err == 0)
 		kmm_printk("KMM_MEM_LIMIT: swap is full; the heap's resident memory goes past the "
-		           "limit and allocations that need more fail with ENOMEM");
+		           "limit, nothing lost (memcg_failcnt counts)");
 	else
 		kmm_printk("KMM_MEM_LIMIT: writing to swap failed (errno %d); the pages stay "
-		           "resident and allocations that need more fail with ENOMEM",
+		           "resident past the limit, nothing lost (memcg_failcnt counts)",
 		           -err);
 }
 
@@ -271,9 +306,17 @@ static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long n
 		swap_full(err);
 		return reclaimed;
 	}
-	for (unsigned int i = 0; i < n; i++) {
-		evict_staged(lruvec, batch[i]);
-		page_ext_map[batch[i]].swap = entries[i];
+	for (unsigned int i = 0, j; i < n; i = j) {
+		/* Runs of neighbours in the mirror go back to the OS in one call. */
+		for (j = i + 1; j < n && batch[j] == batch[j - 1] + 1; j++)
+			;
+		release_range(staging_address(batch[i]), (size_t)(j - i) << PAGE_SHIFT);
+		for (unsigned int k = i; k < j; k++) {
+			list_unlink(lruvec, LRU_INACTIVE_ANON, batch[k]);
+			page_ext_map[batch[k]].flags = 0;
+			page_ext_map[batch[k]].swap = entries[k];
+		}
+		page_counter_charge(&memory_counter, -(long)(j - i));
 	}
 	reclaim_events.pswpout += n;
 	return reclaimed + n;
@@ -456,8 +499,16 @@ void vmscan_fork_child(void)
 	kmm_lock_reinit(&reclaim_lock);
 }
 
+/*
+ * Under reclaim_lock, so that the counters agree with each other, when it can be had:
+ * a dump may run in a signal handler that interrupted a holder, and then reads as is.
+ */
 void reclaim_collect(struct reclaim_stats *out)
 {
+	bool locked = false;
+
+	for (int tries = 0; tries < 1000 && !(locked = kmm_trylock(&reclaim_lock)); tries++)
+		os_yield();
 	out->events = reclaim_events;
 	out->memory.usage = READ_ONCE(memory_counter.usage);
 	out->memory.watermark = READ_ONCE(memory_counter.watermark);
@@ -470,4 +521,6 @@ void reclaim_collect(struct reclaim_stats *out)
 		out->nr_inactive += READ_ONCE(lruvecs[nid].nr_pages[LRU_INACTIVE_ANON]);
 	}
 	swap_collect(&out->swap);
+	if (locked)
+		kmm_unlock(&reclaim_lock);
 }

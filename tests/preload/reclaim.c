@@ -28,15 +28,14 @@
 
 #define MiB (1UL << 20)
 
-#define CHECK(cond, ...)                                                              \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, \
-			        #cond);                                               \
-			fprintf(stderr, __VA_ARGS__);                                 \
-			fprintf(stderr, "\n");                                        \
-			exit(1);                                                      \
-		}                                                                     \
+#define CHECK(cond, ...)                                                                         \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+			fprintf(stderr, __VA_ARGS__);                                            \
+			fprintf(stderr, "\n");                                                   \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
 
 static unsigned long limit_bytes;
@@ -125,8 +124,9 @@ static void verify_random(const uint64_t *p, size_t bytes, uint64_t seed, long r
 
 		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
 		w = (size_t)(rng >> 20) % (bytes / 8);
-		CHECK(p[w] == word_at(seed + w), "random read %ld: word %zu: expected %#lx, got %#lx",
-		      i, w, (unsigned long)word_at(seed + w), (unsigned long)p[w]);
+		CHECK(p[w] == word_at(seed + w),
+		      "random read %ld: word %zu: expected %#lx, got %#lx", i, w,
+		      (unsigned long)word_at(seed + w), (unsigned long)p[w]);
 	}
 }
 
@@ -152,8 +152,8 @@ static int test_integrity(void)
 	       "%lu kB, charged %lu pages, max %lu, VmHWM %lu kB, pgmajfault %lu\n",
 	       bytes / MiB, limit_bytes / MiB, out, in, used_kb, charged,
 	       counter("memcg_max_usage_pages"), hwm_kb, counter("pgmajfault"));
-	CHECK(out > bytes / 4096, "expected more than %zu pages swapped out, got %lu",
-	      bytes / 4096, out);
+	CHECK(out > bytes / 4096, "expected more than %zu pages swapped out, got %lu", bytes / 4096,
+	      out);
 	CHECK(in > 0 && in <= out, "expected 0 < pswpin <= pswpout, got %lu and %lu", in, out);
 	CHECK(used_kb == (out - in) * 4,
 	      "expected swap in use to be (pswpout - pswpin) pages, %lu kB, got %lu kB",
@@ -167,7 +167,8 @@ static int test_integrity(void)
 	CHECK(hwm_kb <= limit_bytes / 1024 + slack_kb,
 	      "expected peak resident memory within the limit plus %lu kB, %lu kB, got %lu kB",
 	      slack_kb, limit_bytes / 1024 + slack_kb, hwm_kb);
-	CHECK(counter("pgmajfault") > 0 && counter("pgsteal_kswapd") + counter("pgsteal_direct") > 0,
+	CHECK(counter("pgmajfault") > 0 &&
+	              counter("pgsteal_kswapd") + counter("pgsteal_direct") > 0,
 	      "expected major faults and pages stolen, got %lu and %lu", counter("pgmajfault"),
 	      counter("pgsteal_kswapd") + counter("pgsteal_direct"));
 	free(p);
@@ -207,8 +208,8 @@ static int test_writers(void)
 	for (size_t pg = 0; pg < shared_pages; pg++)
 		for (long t = 0; t < WRITERS; t++)
 			CHECK(shared[pg * 512 + (size_t)t * 8] == ROUNDS,
-			      "page %zu, thread %ld: expected %d increments, got %lu", pg, t, ROUNDS,
-			      (unsigned long)shared[pg * 512 + (size_t)t * 8]);
+			      "page %zu, thread %ld: expected %d increments, got %lu", pg, t,
+			      ROUNDS, (unsigned long)shared[pg * 512 + (size_t)t * 8]);
 	read_dump();
 	printf("writers: %d threads x %d rounds over %zu pages: every increment there; pswpout "
 	       "%lu, pgdeactivate %lu\n",
@@ -384,7 +385,10 @@ static int test_noleftover(void)
 			kill(pid, SIGKILL);
 		CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
 		CHECK(files_in(dir) == 0, "expected no file left in %s after %s, found %d", dir,
-		      how == 0 ? "exit" : how == 1 ? "_exit" : "SIGKILL", files_in(dir));
+		      how == 0   ? "exit"
+		      : how == 1 ? "_exit"
+		                 : "SIGKILL",
+		      files_in(dir));
 		close(pipefd[0]);
 		close(pipefd[1]);
 	}
