@@ -245,6 +245,14 @@ static void print_vmstat(struct seq_buf *m, const struct kmm_stats *st)
 		seq_buf_printf(m, "%s %lu\n", rows[i].name, rows[i].value);
 }
 
+static int first_online_nid(const struct kmm_stats *st)
+{
+	for (int nid = 0; nid < MAX_NUMNODES; nid++)
+		if (st->zone[nid].present)
+			return nid;
+	return 0;
+}
+
 static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, int nid)
 {
 	const struct zone_stats *zs = &st->zone[nid];
@@ -253,7 +261,14 @@ static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, i
 	seq_buf_printf(m, "Node %d, zone %8s", nid, ZONE_NAME);
 	seq_buf_puts(m, "\n  per-node stats");
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_slab_unreclaimable", zs->nr_slab_pages);
-	/* No watermarks until reclaim works with them: 0, as for an unwatched zone. */
+	/*
+	 * Under KMM_MEM_LIMIT the watermarks are the limit's (headroom under it that kswapd
+	 * keeps, for the whole heap): shown on the first zone. 0 elsewhere, as for an
+	 * unwatched zone.
+	 */
+	const struct watermarks *wm = &st->reclaim.wmark;
+	bool first = nid == first_online_nid(st);
+
 	seq_buf_printf(m,
 	               "\n  pages free     %lu"
 	               "\n        boost    %lu"
@@ -265,8 +280,9 @@ static void print_zoneinfo_zone(struct seq_buf *m, const struct kmm_stats *st, i
 	               "\n        present  %lu"
 	               "\n        managed  %lu"
 	               "\n        cma      %lu",
-	               zs->nr_free_pages, 0UL, 0UL, 0UL, 0UL, 0UL, zs->spanned_pages,
-	               zs->present_pages, zs->present_pages, 0UL);
+	               zs->nr_free_pages, 0UL, first ? wm->min : 0UL, first ? wm->low : 0UL,
+	               first ? wm->high : 0UL, 0UL, zs->spanned_pages, zs->present_pages,
+	               zs->present_pages, 0UL);
 	/* One value per zone type, and kmm has one. */
 	seq_buf_puts(m, "\n        protection: (0)");
 	seq_buf_printf(m, "\n      %-12s %lu", "nr_free_pages", zs->nr_free_pages);
