@@ -1,6 +1,8 @@
 #!/bin/sh
 # KMM_UFFD=on where userfaultfd is refused (an unprivileged user namespace, with
 # vm.unprivileged_userfaultfd=0): one line says so and the program runs without it.
+# The same for KMM_MEM_LIMIT in a process that dropped to nobody (setpriv), where the
+# program runs without the limit.
 # Usage: uffd_unavailable.sh path/to/libkmm.so
 lib=$1
 if ! unshare -U true 2>/dev/null; then
@@ -32,3 +34,27 @@ if [ "$(printf '%s\n' "$msg" | wc -l)" -ne 1 ]; then
 	exit 1
 fi
 echo "KMM_UFFD=on without userfaultfd: one line, and the program ran"
+
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+	echo "not root, or no setpriv: the KMM_MEM_LIMIT case is skipped"
+	exit 0
+fi
+err=$(mktemp)
+chmod 644 "$err"
+out=$(env KMM_MEM_LIMIT=32M LD_PRELOAD="$lib" setpriv --reuid=65534 --regid=65534 \
+	--clear-groups /bin/echo still runs 2>"$err")
+status=$?
+msg=$(cat "$err")
+rm -f "$err"
+if [ $status -ne 0 ] || [ "$out" != "still runs" ]; then
+	echo "FAIL: KMM_MEM_LIMIT as nobody: expected 'still runs', got status $status and '$out' ($msg)"
+	exit 1
+fi
+case $msg in
+"kmm: KMM_MEM_LIMIT: userfaultfd is not available"*"running without the limit") ;;
+*)
+	echo "FAIL: KMM_MEM_LIMIT as nobody: expected one line saying so, got: $msg"
+	exit 1
+	;;
+esac
+echo "KMM_MEM_LIMIT as nobody without userfaultfd: one line, and the program ran"
