@@ -11,6 +11,8 @@
  *   hot         a small hot set stays resident: no swap-ins for it after warm-up
  *   swapfull    a swap too small for the working set: one line, data intact
  *   noleftover  no swap file in KMM_SWAP_DIR after exit, _exit or SIGKILL
+ *   spawn       posix_spawn, vfork + exec and _Fork + _exit with pages swapped out: the
+ *               parent's data intact, the children's exit status as expected
  *
  * Run under LD_PRELOAD=libkmm.so with KMM_MEM_LIMIT, KMM_STATS_SIGNAL=USR2 and
  * KMM_STATS_FILE=reclaim_%p.txt.
@@ -19,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +399,50 @@ static int test_noleftover(void)
 	return 0;
 }
 
+/* ---- spawn ------------------------------------------------------------------------------- */
+
+extern char **environ;
+pid_t _Fork(void);
+
+static void expect_exit(pid_t pid, int code, const char *how)
+{
+	int status;
+
+	CHECK(pid > 0, "%s: %s", how, strerror(errno));
+	CHECK(waitpid(pid, &status, 0) == pid, "waitpid after %s", how);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == code,
+	      "%s: expected exit %d, got status %#x", how, code, status);
+}
+
+static int test_spawn(void)
+{
+	size_t bytes = 3 * limit_bytes;
+	uint64_t *p = fill(bytes, 71);
+	char *argv_true[] = {"/bin/sh", "-c", "exit 7", NULL};
+	pid_t pid;
+
+	verify(p, bytes, 71, "before");
+	CHECK(posix_spawn(&pid, "/bin/sh", NULL, NULL, argv_true, environ) == 0, "posix_spawn");
+	expect_exit(pid, 7, "posix_spawn");
+	verify(p, bytes, 71, "after posix_spawn");
+	pid = vfork();
+	if (pid == 0) {
+		execve("/bin/sh", argv_true, environ);
+		_exit(127);
+	}
+	expect_exit(pid, 7, "vfork + execve");
+	verify(p, bytes, 71, "after vfork");
+	/* A _Fork child runs no fork handlers: it may only exec or _exit. */
+	pid = _Fork();
+	if (pid == 0)
+		_exit(5);
+	expect_exit(pid, 5, "_Fork + _exit");
+	verify(p, bytes, 71, "after _Fork");
+	printf("spawn: posix_spawn, vfork and _Fork with %zu MiB mostly swapped out\n",
+	       bytes / MiB);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *limit = getenv("KMM_MEM_LIMIT");
@@ -422,6 +469,8 @@ int main(int argc, char **argv)
 		return test_swapfull();
 	if (!strcmp(argv[1], "noleftover"))
 		return test_noleftover();
+	if (!strcmp(argv[1], "spawn"))
+		return test_spawn();
 	fprintf(stderr, "unknown mode %s\n", argv[1]);
 	return 2;
 }
