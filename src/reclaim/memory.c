@@ -11,7 +11,10 @@
  * its state (internal.h): zeros for a page with no data (UFFDIO_COPY from a read-only
  * zero region), its staged copy moved back for an inactive page (UFFDIO_MOVE, which
  * also activates it), its slot read for a swapped-out one (consecutive slots in one
- * read: swap readahead follows the fault-around window). Present pages are skipped,
+ * read: swap readahead follows the fault-around window). A fault out of sequence on a
+ * page that was swapped out or staged brings in that page alone: readahead that guesses
+ * at random evicts as much as it brings (the kernel sizes its swap readahead by its
+ * hits for the same reason). Present pages are skipped,
  * and the faulting page is woken whatever happened, in case a racing fault filled it.
  *
  * Invariants:
@@ -386,9 +389,14 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 		wake_page(page);
 		return;
 	}
-	fa->pages = page == fa->next ? min_ul(fa->pages * 2, FAULT_AROUND_MAX) : FAULT_AROUND_PAGES;
-	start = page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
 	kmm_lock(&reclaim_lock);
+	if (page == fa->next)
+		fa->pages = min_ul(fa->pages * 2, FAULT_AROUND_MAX);
+	else if (page_source(index) == SOURCE_ZERO)
+		fa->pages = FAULT_AROUND_PAGES;
+	else
+		fa->pages = 1; /* a swapped or staged page touched at random: no readahead */
+	start = page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
 	reclaim_make_room(fa->pages);
 	count_fault(index, 0);
 	filled = fill_window(page_ext_index(start), page_ext_index(start) + (uint32_t)fa->pages,

@@ -184,47 +184,60 @@ static void keep_active(struct lruvec *lruvec, uint32_t index, long err, struct 
  * page still shared with a fork child cannot move (EBUSY): kswapd notes it to be made
  * private, outside the lock, and it goes round again.
  */
+static void deactivate(struct lruvec *lruvec, uint32_t index)
+{
+	page_ext_map[index].flags &= ~(1U << PG_active | 1U << PG_referenced);
+	list_link(lruvec, LRU_INACTIVE_ANON, index);
+	reclaim_events.pgdeactivate++;
+}
+
+/* Move the run of @n neighbours from @first out of the program's reach, one call. */
+static void deactivate_run(struct lruvec *lruvec, uint32_t first, unsigned int n,
+                           struct scan_control *sc)
+{
+	long moved = uffd_move((uintptr_t)staging_address(first), page_ext_address(first),
+	                       (size_t)n << PAGE_SHIFT);
+	unsigned int done = moved > 0 ? (unsigned int)(moved >> PAGE_SHIFT) : 0;
+
+	for (unsigned int k = 0; k < done; k++)
+		deactivate(lruvec, first + k);
+	/* The first page that did not move says why; the rest go one by one. */
+	for (unsigned int k = done; k < n; k++) {
+		if (k > done || moved > 0)
+			moved = uffd_move((uintptr_t)staging_address(first + k),
+			                  page_ext_address(first + k), PAGE_SIZE);
+		if (moved == PAGE_SIZE)
+			deactivate(lruvec, first + k);
+		else
+			keep_active(lruvec, first + k, moved, sc);
+	}
+}
+
+/*
+ * Move up to @nr pages from the active tail to the staging mirror and the inactive
+ * list (the kernel's shrink_active_list), a run of neighbours in one UFFDIO_MOVE. A
+ * page still shared with a fork child cannot move (EBUSY): kswapd notes it to be made
+ * private, outside the lock, and it goes round again. kswapd lets the fault handler in
+ * between two runs: each move interrupts the other CPUs to flush their TLBs, and a
+ * fault should not wait for a whole batch of them.
+ */
 static void shrink_active_list(struct lruvec *lruvec, unsigned long nr, struct scan_control *sc)
 {
-	uint32_t batch[2 * SWAP_CLUSTER_MAX];
-	unsigned int n = 0;
+	while (nr && lruvec->tail[LRU_ACTIVE_ANON] != EXT_NONE) {
+		uint32_t first = lruvec->tail[LRU_ACTIVE_ANON];
+		unsigned int n = 1;
 
-	nr = min_ul(nr, 2 * SWAP_CLUSTER_MAX);
-	while (n < nr && lruvec->tail[LRU_ACTIVE_ANON] != EXT_NONE) {
-		batch[n] = lruvec->tail[LRU_ACTIVE_ANON];
-		list_unlink(lruvec, LRU_ACTIVE_ANON, batch[n++]);
-	}
-	sc->nr_scanned += n;
-	for (unsigned int i = 0, j; i < n; i = j) {
-		long moved, done;
-
-		for (j = i + 1; j < n && batch[j] == batch[j - 1] + 1; j++)
-			;
-		moved = uffd_move((uintptr_t)staging_address(batch[i]), page_ext_address(batch[i]),
-		                  (size_t)(j - i) << PAGE_SHIFT);
-		done = moved > 0 ? moved >> PAGE_SHIFT : 0;
-		for (unsigned int k = i; k < j; k++) {
-			if ((long)(k - i) < done) {
-				page_ext_map[batch[k]].flags &=
-				        ~(1U << PG_active | 1U << PG_referenced);
-				list_link(lruvec, LRU_INACTIVE_ANON, batch[k]);
-				reclaim_events.pgdeactivate++;
-				continue;
-			}
-			/* The first page that did not move says why; the rest go one by one. */
-			moved = (long)(k - i) == done && moved <= 0
-			                ? moved
-			                : uffd_move((uintptr_t)staging_address(batch[k]),
-			                            page_ext_address(batch[k]), PAGE_SIZE);
-			if (moved == PAGE_SIZE) {
-				page_ext_map[batch[k]].flags &=
-				        ~(1U << PG_active | 1U << PG_referenced);
-				list_link(lruvec, LRU_INACTIVE_ANON, batch[k]);
-				reclaim_events.pgdeactivate++;
-			} else {
-				keep_active(lruvec, batch[k], moved, sc);
-			}
-			moved = 0;
+		list_unlink(lruvec, LRU_ACTIVE_ANON, first);
+		while (n < nr && lruvec->tail[LRU_ACTIVE_ANON] == first + n) {
+			list_unlink(lruvec, LRU_ACTIVE_ANON, first + n);
+			n++;
+		}
+		sc->nr_scanned += n;
+		nr -= n;
+		deactivate_run(lruvec, first, n, sc);
+		if (sc->kswapd) {
+			kmm_unlock(&reclaim_lock);
+			kmm_lock(&reclaim_lock);
 		}
 	}
 }
@@ -322,7 +335,13 @@ static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long n
 	return reclaimed + n;
 }
 
-/* The kernel's inactive_is_low: inactive * ratio < active, ratio sqrt(10 * GiB) or 1. */
+/*
+ * The kernel's inactive_is_low: inactive * ratio < active. The kernel's ratio is
+ * sqrt(10 * GiB), 1 below 1 GiB; here an inactive page is out of the program's reach
+ * and a touch costs a fault, so the list is kept smaller: INACTIVE_RATIO at least.
+ */
+#define INACTIVE_RATIO 4
+
 static bool inactive_is_low(const struct lruvec *lruvec)
 {
 	unsigned long gb = (lruvec->nr_pages[0] + lruvec->nr_pages[1]) >> (30 - PAGE_SHIFT);
@@ -330,6 +349,7 @@ static bool inactive_is_low(const struct lruvec *lruvec)
 
 	while ((ratio + 1) * (ratio + 1) <= 10 * gb)
 		ratio++;
+	ratio = max_ul(ratio, INACTIVE_RATIO);
 	return lruvec->nr_pages[LRU_INACTIVE_ANON] * ratio < lruvec->nr_pages[LRU_ACTIVE_ANON];
 }
 
