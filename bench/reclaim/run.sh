@@ -43,6 +43,11 @@ work=${WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/kmm-reclaim.XXXXXX")}
 mkdir -p "$work"
 raw=$work/raw.txt
 : >"$raw"
+# A copy of the library, so that a rebuild during the runs does not mix two versions.
+lib_date=$(date -r "$lib" '+%F %T')
+cp "$lib" "$work/libkmm.so" || exit 2
+lib=$work/libkmm.so
+lib_sum=$(sha256sum "$lib" | cut -c1-12)
 
 # The workload, built once into the work directory (again only if the source is newer).
 wl=$work/workload
@@ -180,7 +185,7 @@ elapsed=$(($(date +%s) - start))
 echo "# kmm reclaim against the kernel's: limit $limit, $rounds round(s)"
 echo
 echo "$(uname -srm), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo);" \
-	"libkmm.so of $(date -r "$lib" '+%F %T'); runs took ${elapsed} s; raw results in $raw."
+	"libkmm.so of $lib_date (sha256 $lib_sum); runs took ${elapsed} s; raw results in $raw."
 echo "Slowdown = median seconds limited / median seconds of glibc unlimited, each over the runs"
 echo "that finished that phase; \"runs\" = runs that finished the phase / runs started."
 [ -n "$kernel" ] || echo "Kernel side skipped: $kernel_skip."

@@ -267,15 +267,18 @@ static void unstage_pages(uint32_t index, unsigned long nr)
 		moved = nr;
 	else if (move.move > 0)
 		moved = (unsigned long)move.move >> PAGE_SHIFT;
+	for (unsigned long i = 0; i < moved; i++)
+		lru_activate(index + (uint32_t)i);
 	for (unsigned long i = moved; i < nr; i++) {
 		/* Shared with a fork child (EBUSY): a copy, and the staged page goes. */
 		char *staged = staging_address(index + (uint32_t)i);
+		long copied = uffd_copy(page_ext_address(index + (uint32_t)i), staged, PAGE_SIZE);
 
-		uffd_copy(page_ext_address(index + (uint32_t)i), staged, PAGE_SIZE);
+		if (copied != PAGE_SIZE && copied != -EEXIST)
+			continue; /* still staged, data intact: the fault comes again */
 		os_raw_syscall(SYS_madvise, staged, PAGE_SIZE, MADV_DONTNEED);
-	}
-	for (unsigned long i = 0; i < nr; i++)
 		lru_activate(index + (uint32_t)i);
+	}
 }
 
 static __noreturn void swap_read_failed(uintptr_t addr, int err)
@@ -308,10 +311,14 @@ static long swapin_pages(uint32_t index, unsigned long nr, uint32_t fault_index)
 	for (unsigned long i = 0; i < nr; i++) {
 		struct page_ext *ext = &page_ext_map[index + (uint32_t)i];
 
+		/* Only a page now in place gives up its slot: one the copy missed keeps its data.
+		 */
+		if (!page_ext_test(ext, PG_lru))
+			continue;
 		swap_free(ext->swap);
 		ext->swap.val = 0;
+		reclaim_events.pswpin++;
 	}
-	reclaim_events.pswpin += nr;
 	return filled;
 }
 
