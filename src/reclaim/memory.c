@@ -334,6 +334,24 @@ static unsigned long source_run(uint32_t index, uint32_t end, enum page_source s
 	return n;
 }
 
+/*
+ * A fault on a page marked resident: another fault brought it in meanwhile, or the
+ * state is wrong and the page is not mapped, which would bring the thread back here
+ * for ever. Then it gets zeros, as the kernel would give it, and one line says so.
+ */
+static void check_present(uint32_t index)
+{
+	static bool said;
+
+	if (uffd_copy(page_ext_address(index), zero_region, PAGE_SIZE) != PAGE_SIZE)
+		return;
+	if (!said)
+		kmm_printk("KMM_UFFD: the page at %p was marked resident but was not mapped; it "
+		           "reads as zeros (a bug in kmm's reclaim: please report it)",
+		           (void *)page_ext_address(index));
+	said = true;
+}
+
 /* Bring in the window [@first, @end) around the faulting page: the pages brought in, or -1. */
 static long fill_window(uint32_t first, uint32_t end, uint32_t fault_index)
 {
@@ -350,6 +368,8 @@ static long fill_window(uint32_t first, uint32_t end, uint32_t fault_index)
 			unstage_pages(index, n), got = (long)n;
 		else if (source == SOURCE_SWAP)
 			got = swapin_pages(index, n, fault_index);
+		if (source == SOURCE_PRESENT && fault_index - index < n)
+			check_present(fault_index);
 		if (got < 0) /* the window leaves the mapping here */
 			return index > fault_index ? filled : -1;
 		filled += got;
