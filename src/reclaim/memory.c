@@ -4,9 +4,10 @@
  *
  * One handler thread reads the fault messages. A fault brings in the window around
  * it, aligned, as the kernel's fault-around does: FAULT_AROUND_PAGES to start with,
- * doubled while faults come one after another in address order (a walk through memory
- * pays one round trip per window, not per page) up to a subsection, and back to the
- * start on a fault elsewhere. An aligned window of at most 2 MiB never leaves the
+ * doubled while each fault lands near the last window, above or below it (a walk
+ * through memory, in either direction or with a stride, pays one round trip per window,
+ * not per page) up to a subsection (64 pages when the pages come from swap), and back to
+ * the start on a fault elsewhere. An aligned window of at most 2 MiB never leaves the
  * subsection (or vmalloc chunk) it lies in. Each page of the window is brought in by
  * its state (internal.h): zeros for a page with no data (UFFDIO_COPY from a read-only
  * zero region), its staged copy moved back for an inactive page (UFFDIO_MOVE, which
@@ -55,6 +56,13 @@
 #define FAULT_AROUND_PAGES 16UL                       /* 64 KiB, the kernel's default */
 #define FAULT_AROUND_MAX   (1UL << (21 - PAGE_SHIFT)) /* a subsection */
 #define ZERO_REGION_BYTES  (FAULT_AROUND_MAX << PAGE_SHIFT)
+/*
+ * Swap readahead stops at 256 KiB: a round trip to the handler is worth about ten
+ * pages read, and under a limit every page read ahead and not used evicts one that
+ * was (a 2 MiB window made a program that frees its blocks from the end read each
+ * page two and a half times).
+ */
+#define SWAP_READAHEAD_MAX 64UL
 #define HANDLER_STACK      (64UL << 10)
 
 /*
@@ -386,8 +394,8 @@ static void wake_page(uintptr_t page)
 }
 
 struct fault_around {
-	uintptr_t next;      /* where the last window ended */
-	unsigned long pages; /* the window's size */
+	uintptr_t start, next; /* where the last window began and ended */
+	unsigned long pages;   /* the window's size */
 };
 
 static void count_fault(uint32_t index, long filled)
@@ -405,6 +413,20 @@ static void count_fault(uint32_t index, long filled)
 		__atomic_add_fetch(&events.nr_fault_around, 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * A walk through memory, up or down, maybe with a stride (a program freeing a list of
+ * blocks from its end touches one header every few pages): the fault lands within
+ * FAULT_AROUND_PAGES, or a window's size, past either edge of the last window (the
+ * kernel's swap_vma_readahead looks at the previous fault the same way).
+ */
+static bool fault_is_near(const struct fault_around *fa, uintptr_t page)
+{
+	uintptr_t reach = max_ul(fa->pages, FAULT_AROUND_PAGES) << PAGE_SHIFT;
+
+	return (page >= fa->next && page - fa->next < reach) ||
+	       (page < fa->start && fa->start - page <= reach);
+}
+
 static void handle_fault(struct fault_around *fa, uintptr_t address)
 {
 	uintptr_t page = address & ~(uintptr_t)(PAGE_SIZE - 1), start;
@@ -417,8 +439,10 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 		return;
 	}
 	kmm_lock(&reclaim_lock);
-	if (page == fa->next)
-		fa->pages = min_ul(fa->pages * 2, FAULT_AROUND_MAX);
+	if (fault_is_near(fa, page))
+		fa->pages = min_ul(max_ul(fa->pages * 2, FAULT_AROUND_PAGES),
+		                   page_source(index) == SOURCE_ZERO ? FAULT_AROUND_MAX
+		                                                     : SWAP_READAHEAD_MAX);
 	else if (page_source(index) == SOURCE_ZERO)
 		fa->pages = FAULT_AROUND_PAGES;
 	else
@@ -431,6 +455,7 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 	if (filled < 0) /* the window leaves the mapping: the page alone */
 		filled = fill_window(index, index + 1, index);
 	kmm_unlock(&reclaim_lock);
+	fa->start = start;
 	fa->next = start + (fa->pages << PAGE_SHIFT);
 	wake_page(page);
 	if (filled > 0)
@@ -441,7 +466,7 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 
 static int uffd_handler(void *arg)
 {
-	struct fault_around fa = {.next = 0, .pages = FAULT_AROUND_PAGES};
+	struct fault_around fa = {.start = 0, .next = 0, .pages = FAULT_AROUND_PAGES};
 	struct uffd_msg msgs[16];
 
 	(void)arg;

@@ -58,6 +58,15 @@ for k in sorted(table, key=lambda k: table[k]):
     total.update(k.encode())
 print(len(table), total.hexdigest())'
 fi
+if have python3; then
+	# 160 MiB of 4 KiB objects, checked with a stride, then freed from the end at exit:
+	# every free touches a swapped-out header, walking the heap downwards.
+	run_pair python3_exit python3 -c '
+import hashlib
+b = [hashlib.sha256(str(i).encode()).digest() * 128 for i in range(40000)]
+assert all(b[i] == hashlib.sha256(str(i).encode()).digest() * 128 for i in range(0, 40000, 7))
+print(len(b))'
+fi
 if have sort; then
 	python3 -c '
 import random
