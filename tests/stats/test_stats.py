@@ -398,6 +398,7 @@ def test_tool(build, tool):
         for args, needle in ((["run", "--interval=abc", "--", "true"], "--interval=abc"),
                              (["run", "--stats=pagetypeinfo", "--", "true"], "--stats=pagetypeinfo"),
                              (["run", "--limit=lots", "--", "true"], "--limit=lots"),
+                             (["run", "--mem-limit=1X", "--", "true"], "--mem-limit=1X"),
                              (["plot"], "FILE"), (["frobnicate"], "frobnicate")):
             bad = subprocess.run([kmm] + args, capture_output=True, text=True, timeout=60)
             lines = bad.stderr.strip().splitlines()
