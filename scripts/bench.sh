@@ -33,7 +33,7 @@ fi
 
 packages=(build-essential cmake git ca-certificates python3 python3-matplotlib
 	libbenchmark-dev libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 valgrind
-	coreutils perl sqlite3 redis-server redis-tools xz-utils)
+	coreutils perl sqlite3 redis-server redis-tools xz-utils liblz4-dev libzstd-dev)
 missing=()
 for package in "${packages[@]}"; do
 	dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'ok installed' ||

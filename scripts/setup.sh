@@ -9,7 +9,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	build-essential cmake git ca-certificates python3 python3-matplotlib perl \
-	libbenchmark-dev clang-format >/dev/null
+	libbenchmark-dev clang-format liblz4-dev libzstd-dev >/dev/null
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$(nproc)"

@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 	apt-get install -y -qq --no-install-recommends \
 		build-essential cmake git ca-certificates python3 perl binutils \
 		clang-format sqlite3 redis-server redis-tools libbenchmark-dev \
-		python3-matplotlib >/dev/null
+		python3-matplotlib liblz4-dev libzstd-dev >/dev/null
 fi
 
 # The benchmarks are built for the suite's smoke test (bench_smoke), which runs them once.

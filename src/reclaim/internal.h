@@ -17,7 +17,9 @@
  *    staging mirror (staging_base + index pages), so that the next touch faults and
  *    shows the page is in use (the referenced bit that userspace cannot read);
  *  - swapped out (a swap entry, no PG_lru): its data is in a swap slot only.
- * PG_lru is the charge: a page counts in the memory counter exactly while it has it.
+ * PG_lru is a page's charge: a page of the heap counts in the memory counter exactly
+ * while it has it. The compressed tier's pool (zswap.c) is charged beside the pages,
+ * by the chunk, so that the heap and the pool together stay under the limit.
  *
  * Invariants:
  *  - every state change, list operation and swap_map update happens under
@@ -35,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "../base/lock.h"
 #include "../base/os.h"
@@ -130,6 +133,26 @@ static inline bool page_ext_test(const struct page_ext *ext, enum page_ext_flags
 	return ext->flags >> flag & 1;
 }
 
+/*
+ * Pages given back to the OS together (the kernel's mmu_gather): one process_madvise
+ * for up to MMU_GATHER_MAX ranges, so that the other CPUs' TLBs are flushed once for
+ * the batch instead of once per range, which on two CPUs costs more than the
+ * reclaim itself. Where process_madvise cannot drop pages (before Linux 6.13), one
+ * madvise per range.
+ */
+#define MMU_GATHER_MAX 64
+
+struct mmu_gather {
+	struct iovec ranges[MMU_GATHER_MAX];
+	unsigned int nr;
+};
+
+/* Give [@addr, @addr + @len) back with the rest of the batch (a neighbour of the last
+ * range extends it). */
+void tlb_remove_range(struct mmu_gather *tlb, void *addr, size_t len);
+/* Give back everything gathered; the batch is empty again. */
+void tlb_finish_mmu(struct mmu_gather *tlb);
+
 /* memory.c: the userfaultfd, for UFFDIO_MOVE out of the program's reach. */
 int uffd_descriptor(void);
 
@@ -137,6 +160,8 @@ int uffd_descriptor(void);
 
 /* Charge the page and put it at the head of its active list (it was just touched). */
 void lru_add_active(uint32_t index);
+/* Add @pages (negative: take them off) to @counter, and follow its high watermark. */
+void page_counter_charge(struct page_counter *counter, long pages);
 /* Uncharge the page and take it off its list. */
 void lru_del(uint32_t index);
 /* A page touched while inactive, moved back: to the active list. */
@@ -167,5 +192,20 @@ int swapfile_init(void);
 /* fork: every slot in use is shared with the other process, and written no more. */
 void swap_fork_freeze(void);
 void swap_collect(struct swap_stats *out);
+
+/* ---- zswap.c: the compressed tier in front of the devices ---------------------------- */
+
+/* Keep @page, compressed, as the data of @swp: false when it stays for the file. */
+bool zswap_store(swp_entry_t swp, const char *page);
+/* Whether @swp's data is in the pool rather than in the file. */
+bool zswap_present(swp_entry_t swp);
+/* @swp's page, present in the pool, into @dst: 0, or -EIO when it does not decompress. */
+int zswap_load(swp_entry_t swp, char *dst);
+/* The slot is free: drop its compressed copy, if it has one. */
+void zswap_invalidate(swp_entry_t swp);
+/* Device @type is gone: its table of entries with it. */
+void zswap_swapoff(unsigned int type);
+int zswap_init(unsigned long limit_pages);
+void zswap_collect(struct zswap_stats *out);
 
 #endif /* KMM_RECLAIM_INTERNAL_H */

@@ -174,20 +174,22 @@ static void uffd_register(void *start, size_t size)
  */
 static void drop_swapped(uintptr_t start, size_t size)
 {
+	struct mmu_gather tlb = {.nr = 0};
+
 	kmm_lock(&reclaim_lock);
 	for (uintptr_t addr = start; addr < start + size; addr += PAGE_SIZE) {
 		uint32_t index = page_ext_index(addr);
 		struct page_ext *ext = &page_ext_map[index];
 
 		if (page_ext_test(ext, PG_lru) && !page_ext_test(ext, PG_active)) {
-			os_raw_syscall(SYS_madvise, staging_address(index), PAGE_SIZE,
-			               MADV_DONTNEED);
+			tlb_remove_range(&tlb, staging_address(index), PAGE_SIZE);
 			lru_del(index);
 		} else if (ext->swap.val) {
 			swap_free(ext->swap);
 			ext->swap.val = 0;
 		}
 	}
+	tlb_finish_mmu(&tlb);
 	kmm_unlock(&reclaim_lock);
 }
 
@@ -325,7 +327,6 @@ static long swapin_pages(uint32_t index, unsigned long nr, uint32_t fault_index)
 			continue;
 		swap_free(ext->swap);
 		ext->swap.val = 0;
-		reclaim_events.pswpin++;
 	}
 	return filled;
 }
@@ -577,7 +578,8 @@ void uffd_start(void)
 	}
 	zero_region = os_map_zeroes(ZERO_REGION_BYTES);
 	swapin_buffer = os_map(ZERO_REGION_BYTES);
-	if (!zero_region || !swapin_buffer || vmscan_init(limit) != 0 || swapfile_init() != 0) {
+	if (!zero_region || !swapin_buffer || vmscan_init(limit) != 0 || swapfile_init() != 0 ||
+	    zswap_init(limit) != 0) {
 		kmm_printk("%s: cannot map the reclaim layer's tables; running without %s",
 		           limit ? "KMM_MEM_LIMIT" : "KMM_UFFD",
 		           limit ? "the limit" : "demand faulting");

@@ -57,6 +57,9 @@ struct reclaim_events {
 	unsigned long workingset_refault_anon; /* swapped-out pages faulted on */
 	unsigned long pageoutrun;              /* kswapd's balance runs */
 	unsigned long allocstall;              /* faults that reclaimed directly */
+	unsigned long zswpin;                  /* pages read from the compressed tier */
+	unsigned long zswpout;                 /* pages stored in it */
+	unsigned long zswpwb; /* pages written back from it to the file when it was full */
 };
 
 /* min, low and high headroom under the limit, in pages (zoneinfo's watermarks). */
@@ -72,12 +75,23 @@ struct swap_stats {
 	const char *dir;
 };
 
+/* The compressed tier (meminfo's Zswap and Zswapped, and the kernel's zswap debugfs). */
+struct zswap_stats {
+	bool enabled;
+	unsigned long pool_pages;           /* the pool's charged memory (Zswap) */
+	unsigned long max_pool_pages;       /* KMM_ZSWAP_MAX_POOL_PERCENT of the limit */
+	unsigned long stored_pages;         /* pages whose data is in the pool (Zswapped) */
+	unsigned long reject_compress_poor; /* pages that went to the file, incompressible */
+	unsigned long reject_pool_full;     /* and for want of room, after writeback */
+};
+
 struct reclaim_stats {
 	struct page_counter memory;
 	struct reclaim_events events;
 	struct watermarks wmark;
 	unsigned long nr_active, nr_inactive; /* Active(anon), Inactive(anon), in pages */
 	struct swap_stats swap;
+	struct zswap_stats zswap;
 };
 
 /* Snapshots, read without locks. */

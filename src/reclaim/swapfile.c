@@ -143,6 +143,7 @@ static bool swapon(void)
 
 static void swapoff(struct swap_info_struct *si)
 {
+	zswap_swapoff((unsigned int)(si - swap_info));
 	raw_close(si->fd);
 	os_release(si->swap_map, ALIGN_UP(si->max, PAGE_SIZE));
 	si->flags = 0;
@@ -200,6 +201,7 @@ void swap_free(swp_entry_t entry)
 
 	if (!entry.val || !si->swap_map[off])
 		return;
+	zswap_invalidate(entry);
 	si->swap_map[off] = 0;
 	if (--si->inuse_pages == 0 && !(si->flags & SWP_WRITEOK))
 		swapoff(si);
@@ -274,11 +276,31 @@ int swap_writepages(swp_entry_t *entries, char *const *pages, unsigned int nr)
 	return 0;
 }
 
+/* The pages in the compressed tier come from there; the runs between are one read each. */
 int swap_readpages(swp_entry_t first, unsigned int nr, char *buf)
 {
-	struct iovec iov = {.iov_base = buf, .iov_len = (size_t)nr << PAGE_SHIFT};
+	for (unsigned int i = 0, j; i < nr; i = j) {
+		swp_entry_t swp = {first.val + i};
+		struct iovec iov;
+		int err;
 
-	return swap_io(first, &iov, 1, false);
+		j = i + 1;
+		if (zswap_present(swp)) {
+			err = zswap_load(swp, buf + ((size_t)i << PAGE_SHIFT));
+			if (err)
+				return err;
+			continue;
+		}
+		while (j < nr && !zswap_present((swp_entry_t){first.val + j}))
+			j++;
+		iov = (struct iovec){.iov_base = buf + ((size_t)i << PAGE_SHIFT),
+		                     .iov_len = (size_t)(j - i) << PAGE_SHIFT};
+		err = swap_io(swp, &iov, 1, false);
+		if (err)
+			return err;
+		reclaim_events.pswpin += j - i;
+	}
+	return 0;
 }
 
 void swap_fork_freeze(void)

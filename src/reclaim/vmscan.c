@@ -95,7 +95,7 @@ static enum lru_list page_lru(const struct page_ext *ext)
 	return page_ext_test(ext, PG_active) ? LRU_ACTIVE_ANON : LRU_INACTIVE_ANON;
 }
 
-static void page_counter_charge(struct page_counter *counter, long pages)
+void page_counter_charge(struct page_counter *counter, long pages)
 {
 	long usage = __atomic_add_fetch(&counter->usage, pages, __ATOMIC_RELAXED);
 
@@ -157,9 +157,45 @@ static long uffd_move(uintptr_t dst, uintptr_t src, size_t len)
 	return move.move;
 }
 
-static void release_range(void *addr, size_t len)
+/* pidfd_open's PIDFD_SELF_THREAD_GROUP (Linux 6.15): this process, without a descriptor. */
+#define PIDFD_SELF_THREAD_GROUP (-10001)
+
+static bool no_process_madvise; /* the kernel refused it once: madvise from then on */
+
+void tlb_finish_mmu(struct mmu_gather *tlb)
 {
-	os_raw_syscall(SYS_madvise, addr, len, MADV_DONTNEED);
+	size_t len = 0;
+	long done;
+
+	for (unsigned int i = 0; i < tlb->nr; i++)
+		len += tlb->ranges[i].iov_len;
+	if (tlb->nr > 1 && !no_process_madvise) {
+		done = os_raw_syscall6(SYS_process_madvise, PIDFD_SELF_THREAD_GROUP,
+		                       (long)tlb->ranges, tlb->nr, MADV_DONTNEED, 0, 0);
+		if (done == (long)len) {
+			tlb->nr = 0;
+			return;
+		}
+		no_process_madvise = done < 0; /* refused: an older kernel */
+	}
+	/* Each range alone (what was cut short too: dropping twice is harmless). */
+	for (unsigned int i = 0; i < tlb->nr; i++)
+		os_raw_syscall(SYS_madvise, tlb->ranges[i].iov_base, tlb->ranges[i].iov_len,
+		               MADV_DONTNEED);
+	tlb->nr = 0;
+}
+
+void tlb_remove_range(struct mmu_gather *tlb, void *addr, size_t len)
+{
+	struct iovec *last = tlb->nr ? &tlb->ranges[tlb->nr - 1] : NULL;
+
+	if (last && (char *)last->iov_base + last->iov_len == (char *)addr) {
+		last->iov_len += len;
+		return;
+	}
+	if (tlb->nr == MMU_GATHER_MAX)
+		tlb_finish_mmu(tlb);
+	tlb->ranges[tlb->nr++] = (struct iovec){.iov_base = addr, .iov_len = len};
 }
 
 /* Where a page that cannot move now goes: back to the active head, noted for kswapd. */
@@ -252,17 +288,6 @@ static bool page_is_zero(const char *page)
 	return true;
 }
 
-/* Drop a staged page and its charge: its data is elsewhere, or was zeros. */
-static void evict_staged(struct lruvec *lruvec, uint32_t index)
-{
-	struct page_ext *ext = &page_ext_map[index];
-
-	list_unlink(lruvec, LRU_INACTIVE_ANON, index);
-	release_range(staging_address(index), PAGE_SIZE);
-	ext->flags = 0;
-	page_counter_charge(&memory_counter, -1);
-}
-
 static void swap_full(int err)
 {
 	memory_counter.failcnt++;
@@ -279,60 +304,89 @@ static void swap_full(int err)
 }
 
 /*
+ * Save @nr pages in their slots: in the compressed tier those that fit there, the
+ * others in one write per run of consecutive slots. 0, or the write's error (the
+ * pages' data is then still in the pages, and the pool's copies go with the slots).
+ */
+static int swap_out(swp_entry_t *entries, char **pages, unsigned int nr)
+{
+	swp_entry_t to_file[SWAP_CLUSTER_MAX];
+	char *from[SWAP_CLUSTER_MAX];
+	unsigned int n = 0;
+	int err;
+
+	for (unsigned int i = 0; i < nr; i++) {
+		if (zswap_store(entries[i], pages[i]))
+			continue;
+		to_file[n] = entries[i];
+		from[n++] = pages[i];
+	}
+	err = n ? swap_writepages(to_file, from, n) : 0;
+	if (!err)
+		reclaim_events.pswpout += n;
+	return err;
+}
+
+/*
+ * Take the inactive pages of @batch off their list, uncharged, with their swap entries
+ * (none for a page that was zeros), and give the staged copies back in one batch.
+ */
+static void evict_staged(struct lruvec *lruvec, const uint32_t *batch, const swp_entry_t *entries,
+                         unsigned int nr)
+{
+	struct mmu_gather tlb = {.nr = 0};
+
+	for (unsigned int i = 0; i < nr; i++) {
+		tlb_remove_range(&tlb, staging_address(batch[i]), PAGE_SIZE);
+		list_unlink(lruvec, LRU_INACTIVE_ANON, batch[i]);
+		page_ext_map[batch[i]].flags = 0;
+		page_ext_map[batch[i]].swap = entries ? entries[i] : (swp_entry_t){0};
+	}
+	tlb_finish_mmu(&tlb);
+	page_counter_charge(&memory_counter, -(long)nr);
+}
+
+/*
  * Write up to SWAP_CLUSTER_MAX pages from the inactive tail to swap and drop them (the
- * kernel's shrink_inactive_list and pageout). Returns the pages reclaimed; on a swap
- * failure the pages stay where they were, data intact.
+ * kernel's shrink_inactive_list and pageout); pages all zero drop without a write.
+ * Returns the pages reclaimed; on a swap failure the pages stay where they were, data
+ * intact.
  */
 static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long nr,
                                           struct scan_control *sc)
 {
-	uint32_t batch[SWAP_CLUSTER_MAX];
+	uint32_t batch[SWAP_CLUSTER_MAX], zeros[SWAP_CLUSTER_MAX];
 	char *pages[SWAP_CLUSTER_MAX];
 	swp_entry_t entries[SWAP_CLUSTER_MAX];
-	unsigned int n = 0, got;
-	unsigned long reclaimed = 0;
+	unsigned int n = 0, nr_zero = 0, got;
 	uint32_t index = lruvec->tail[LRU_INACTIVE_ANON];
 	int err;
 
 	nr = min_ul(nr, SWAP_CLUSTER_MAX);
-	while (n < nr && index != EXT_NONE) {
-		uint32_t prev = page_ext_map[index].prev;
-
+	for (; n + nr_zero < nr && index != EXT_NONE; index = page_ext_map[index].prev) {
 		sc->nr_scanned++;
 		if (page_is_zero(staging_address(index))) {
-			evict_staged(lruvec, index);
-			reclaim_events.swpout_zero++;
-			reclaimed++;
+			zeros[nr_zero++] = index;
 		} else {
 			pages[n] = staging_address(index);
 			batch[n++] = index;
 		}
-		index = prev;
 	}
+	if (nr_zero)
+		evict_staged(lruvec, zeros, NULL, nr_zero);
+	reclaim_events.swpout_zero += nr_zero;
 	if (!n)
-		return reclaimed;
+		return nr_zero;
 	got = get_swap_pages(n, entries);
-	err = got < n ? -ENOSPC : swap_writepages(entries, pages, n);
+	err = got < n ? -ENOSPC : swap_out(entries, pages, n);
 	if (err) {
 		for (unsigned int i = 0; i < got; i++)
 			swap_free(entries[i]);
 		swap_full(err);
-		return reclaimed;
+		return nr_zero;
 	}
-	for (unsigned int i = 0, j; i < n; i = j) {
-		/* Runs of neighbours in the mirror go back to the OS in one call. */
-		for (j = i + 1; j < n && batch[j] == batch[j - 1] + 1; j++)
-			;
-		release_range(staging_address(batch[i]), (size_t)(j - i) << PAGE_SHIFT);
-		for (unsigned int k = i; k < j; k++) {
-			list_unlink(lruvec, LRU_INACTIVE_ANON, batch[k]);
-			page_ext_map[batch[k]].flags = 0;
-			page_ext_map[batch[k]].swap = entries[k];
-		}
-		page_counter_charge(&memory_counter, -(long)(j - i));
-	}
-	reclaim_events.pswpout += n;
-	return reclaimed + n;
+	evict_staged(lruvec, batch, entries, n);
+	return nr_zero + n;
 }
 
 /*
@@ -541,6 +595,7 @@ void reclaim_collect(struct reclaim_stats *out)
 		out->nr_inactive += READ_ONCE(lruvecs[nid].nr_pages[LRU_INACTIVE_ANON]);
 	}
 	swap_collect(&out->swap);
+	zswap_collect(&out->zswap);
 	if (locked)
 		kmm_unlock(&reclaim_lock);
 }

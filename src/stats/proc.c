@@ -64,8 +64,8 @@ int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"SwapTotal", pages_kb(re->swap.total_pages)};
 	rows[n++] =
 	        (struct stat_row){"SwapFree", pages_kb(re->swap.total_pages - re->swap.used_pages)};
-	rows[n++] = (struct stat_row){"Zswap", 0};
-	rows[n++] = (struct stat_row){"Zswapped", 0};
+	rows[n++] = (struct stat_row){"Zswap", pages_kb(re->zswap.pool_pages)};
+	rows[n++] = (struct stat_row){"Zswapped", pages_kb(re->zswap.stored_pages)};
 	rows[n++] = (struct stat_row){"Slab", pages_kb(slab)};
 	rows[n++] = (struct stat_row){"VmallocTotal", vi->total_bytes >> 10};
 	rows[n++] = (struct stat_row){"VmallocUsed", vi->used_bytes >> 10};
@@ -133,6 +133,9 @@ int kmm_stats_vmstat_rows(const struct kmm_stats *st, struct stat_row *rows)
 	rows[n++] = (struct stat_row){"pageoutrun", re->events.pageoutrun};
 	rows[n++] = (struct stat_row){"allocstall_normal", re->events.allocstall};
 	rows[n++] = (struct stat_row){"swpout_zero", re->events.swpout_zero};
+	rows[n++] = (struct stat_row){"zswpin", re->events.zswpin};
+	rows[n++] = (struct stat_row){"zswpout", re->events.zswpout};
+	rows[n++] = (struct stat_row){"zswpwb", re->events.zswpwb};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		rows[n++] = (struct stat_row){pgalloc_order_names[o], ev.pgalloc[o]};
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)

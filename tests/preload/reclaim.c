@@ -9,6 +9,9 @@
  *   fork        children verify and write while the parent keeps reclaiming
  *   syscalls    write(2) from swapped-out memory and read(2) into it
  *   hot         a small hot set stays resident: no swap-ins for it after warm-up
+ *   zswap       compressible data 4x the limit: most of it in the compressed tier, the
+ *               pool within its share of the limit and written back to the file when
+ *               full, every word read back intact
  *   swapfull    a swap too small for the working set: one line, data intact
  *   noleftover  no swap file in KMM_SWAP_DIR after exit, _exit or SIGKILL
  *   spawn       posix_spawn, vfork + exec and _Fork + _exit with pages swapped out: the
@@ -161,9 +164,9 @@ static int test_integrity(void)
 	CHECK(used_kb == (out - in) * 4,
 	      "expected swap in use to be (pswpout - pswpin) pages, %lu kB, got %lu kB",
 	      (out - in) * 4, used_kb);
-	CHECK(lru_kb == charged * 4,
-	      "expected Active(anon) + Inactive(anon) to be the charge, %lu kB, got %lu kB",
-	      charged * 4, lru_kb);
+	CHECK(lru_kb + counter("Zswap") == charged * 4,
+	      "expected Active(anon) + Inactive(anon) + Zswap to be the charge, %lu kB, got %lu kB",
+	      charged * 4, lru_kb + counter("Zswap"));
 	CHECK(counter("memcg_max_usage_pages") <= limit_bytes / 4096,
 	      "expected the charge never above the limit (%lu pages), got a maximum of %lu",
 	      limit_bytes / 4096, counter("memcg_max_usage_pages"));
@@ -174,6 +177,73 @@ static int test_integrity(void)
 	              counter("pgsteal_kswapd") + counter("pgsteal_direct") > 0,
 	      "expected major faults and pages stolen, got %lu and %lu", counter("pgmajfault"),
 	      counter("pgsteal_kswapd") + counter("pgsteal_direct"));
+	free(p);
+	return 0;
+}
+
+/* ---- zswap ------------------------------------------------------------------------------ */
+
+/* Each word four times over: about 4:1 for LZ4 and zstd, never a zero page. */
+static uint64_t compressible_word(uint64_t seed, size_t w)
+{
+	return word_at(seed + w / 4);
+}
+
+static int test_zswap(void)
+{
+	size_t bytes = 4 * limit_bytes, words = bytes / 8;
+	uint64_t *p = malloc(bytes);
+	unsigned long pool_kb, max_pool_kb = limit_bytes / 1024 / 5, stored_kb, charged, lru_kb;
+	uint64_t rng = 99;
+
+	CHECK(p != NULL, "malloc(%zu): %s", bytes, strerror(errno));
+	for (size_t w = 0; w < words; w++)
+		p[w] = compressible_word(5, w);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t w = 0; w < words; w++)
+			CHECK(p[w] == compressible_word(5, w),
+			      "pass %d: word %zu: expected %#lx, got %#lx", pass, w,
+			      (unsigned long)compressible_word(5, w), (unsigned long)p[w]);
+	for (size_t i = 0; i < bytes / 4096; i++) {
+		size_t w;
+
+		rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+		w = (size_t)(rng >> 20) % words;
+		CHECK(p[w] == compressible_word(5, w),
+		      "random read %zu: word %zu: expected %#lx, got %#lx", i, w,
+		      (unsigned long)compressible_word(5, w), (unsigned long)p[w]);
+	}
+	read_dump();
+	pool_kb = counter("Zswap");
+	stored_kb = counter("Zswapped");
+	charged = counter("memcg_usage_pages");
+	lru_kb = counter("Active(anon)") + counter("Inactive(anon)");
+	printf("zswap: %zu MiB under a %lu MiB limit: zswpout %lu zswpin %lu zswpwb %lu pswpout "
+	       "%lu pswpin %lu; pool %lu kB holding %lu kB, charged %lu pages, max %lu\n",
+	       bytes / MiB, limit_bytes / MiB, counter("zswpout"), counter("zswpin"),
+	       counter("zswpwb"), counter("pswpout"), counter("pswpin"), pool_kb, stored_kb,
+	       charged, counter("memcg_max_usage_pages"));
+	CHECK(counter("zswpout") > bytes / 4096 / 2 && counter("zswpin") > 0,
+	      "expected most evictions to go to the compressed tier (> %zu) and some back, got "
+	      "zswpout %lu, zswpin %lu",
+	      bytes / 4096 / 2, counter("zswpout"), counter("zswpin"));
+	CHECK(stored_kb > 2 * pool_kb && pool_kb > 0,
+	      "expected the pool to hold more than twice its size, got %lu kB in %lu kB", stored_kb,
+	      pool_kb);
+	CHECK(pool_kb <= max_pool_kb,
+	      "expected the pool within KMM_ZSWAP_MAX_POOL_PERCENT=20 of the limit, %lu kB, got "
+	      "%lu kB",
+	      max_pool_kb, pool_kb);
+	/* 4x the limit at 4:1 does not fit in a fifth of it: the oldest go on to the file. */
+	CHECK(counter("zswpwb") > 0 && counter("pswpout") >= counter("zswpwb"),
+	      "expected the full pool written back to the file, got zswpwb %lu, pswpout %lu",
+	      counter("zswpwb"), counter("pswpout"));
+	CHECK(lru_kb + pool_kb == charged * 4,
+	      "expected Active(anon) + Inactive(anon) + Zswap to be the charge, %lu kB, got %lu kB",
+	      charged * 4, lru_kb + pool_kb);
+	CHECK(counter("memcg_max_usage_pages") <= limit_bytes / 4096,
+	      "expected the charge, pool included, never above the limit (%lu pages), got %lu",
+	      limit_bytes / 4096, counter("memcg_max_usage_pages"));
 	free(p);
 	return 0;
 }
@@ -216,9 +286,12 @@ static int test_writers(void)
 	read_dump();
 	printf("writers: %d threads x %d rounds over %zu pages: every increment there; pswpout "
 	       "%lu, pgdeactivate %lu\n",
-	       WRITERS, ROUNDS, shared_pages, counter("pswpout"), counter("pgdeactivate"));
-	CHECK(counter("pswpout") > shared_pages, "expected reclaim during the run, got pswpout %lu",
-	      counter("pswpout"));
+	       WRITERS, ROUNDS, shared_pages, counter("pswpout") + counter("zswpout"),
+	       counter("pgdeactivate"));
+	/* Pages of counters compress well: most go to the compressed tier. */
+	CHECK(counter("pswpout") + counter("zswpout") > shared_pages,
+	      "expected reclaim during the run, got pswpout + zswpout %lu",
+	      counter("pswpout") + counter("zswpout"));
 	return 0;
 }
 
@@ -465,6 +538,8 @@ int main(int argc, char **argv)
 		return test_syscalls();
 	if (!strcmp(argv[1], "hot"))
 		return test_hot();
+	if (!strcmp(argv[1], "zswap"))
+		return test_zswap();
 	if (!strcmp(argv[1], "swapfull"))
 		return test_swapfull();
 	if (!strcmp(argv[1], "noleftover"))

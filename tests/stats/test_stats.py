@@ -354,6 +354,197 @@ def test_signal(build, tool):
               "stays 0 (no SIGPIPE)", 0, proc.returncode)
 
 
+UNITS = {"K": 1, "M": 1 << 10, "G": 1 << 20}
+
+
+def kib_of(text):
+    """kB from kmm top's sizes (human(): 52.3M, 16.0G, 120K)."""
+    m = re.fullmatch(r"([\d.]+)([KMG])", text)
+    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+
+
+def rounding_of(*texts):
+    """How far the sum of kmm top's sizes @texts may be off: half a digit each."""
+    return sum(0.05 * UNITS[t[-1]] if t[-1] != "K" else 1 for t in texts)
+
+
+def png_size(path):
+    """(width, height) of a PNG, from its IHDR chunk."""
+    data = open(path, "rb").read(24)
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+# 64 MiB of random bytes (nothing a compressed tier could shrink) written a page at a
+# time through one block under a 16 MiB limit, then the first half read back and
+# compared: the block is never freed, so at exit the other half is still swapped out.
+# Its output: the pages that read back intact.
+LIMIT_WORKLOAD = ("import ctypes, random\n"
+                  "libc = ctypes.CDLL(None)\n"
+                  "libc.malloc.restype = ctypes.c_void_p\n"
+                  "pages = (64 << 20) // 4096\n"
+                  "p = libc.malloc(pages * 4096)\n"
+                  "rng = random.Random(1)\n"
+                  "for i in range(pages):\n"
+                  "    ctypes.memmove(p + i * 4096, rng.randbytes(4096), 4096)\n"
+                  "rng = random.Random(1)\n"
+                  "print(sum(ctypes.string_at(p + i * 4096, 4096) == rng.randbytes(4096)\n"
+                  "          for i in range(pages // 2)))\n")
+LIMIT_WORKLOAD_OUTPUT = str(16384 // 2)
+LIMIT_LINES = {
+    "limit": r"^ Limit: usage (\S+) / (\S+) \(([\d.]+)%\)  max (\S+)  failcnt (\d+)$",
+    "lru": r"^ Anon LRU: active (\S+)  inactive (\S+)$",
+    "swap": r"^ Swap: total (\S+)  used (\S+)  free (\S+)  cached (\S+)$",
+    "rates": r"^ Rates over ([\d.]+)s: (.*)$"}
+
+
+def test_tool_limit(kmm, tool, tmp, unlimited_png, unlimited_panels):
+    """kmm top and kmm plot of a run under --mem-limit: the swap and LRU lines, with
+    numbers that agree with the snapshot and with each other, and two panels more."""
+    run = subprocess.run([kmm, "run", "--mem-limit=16M", "--interval=50",
+                          "--file=" + os.path.join(tmp, "limited.%p.stats"), "--",
+                          "/usr/bin/python3", "-c", LIMIT_WORKLOAD],
+                         cwd=tmp, capture_output=True, text=True, timeout=120)
+    check(run.returncode == 0 and run.stdout.strip() == LIMIT_WORKLOAD_OUTPUT,
+          "kmm run --mem-limit=16M: the program runs and its output is intact",
+          LIMIT_WORKLOAD_OUTPUT, f"{run.returncode}: {run.stdout.strip()} {run.stderr.strip()}")
+    m = re.search(r"^kmm: statistics \(all\) in (\S+)$", run.stderr, re.M)
+    check(m, "kmm run --mem-limit says where the statistics went",
+          "kmm: statistics (all) in FILE", run.stderr)
+    if not m:
+        return
+    path = m.group(1)
+    snaps = [s for s in tool.snapshots_of(path) if "vmstat" in s and "meminfo" in s]
+    check(len(snaps) >= 3 and snaps[-1]["reason"] == "exit",
+          "snapshots under the limit, the exit dump last", ">= 3, exit last",
+          [s["reason"] for s in snaps][-3:])
+    # Rates are from the newest snapshot taken before the last (the exit dump may come
+    # in the same millisecond as the interval's before it).
+    last = snaps[-1] if snaps else None
+    prev = next((s for s in reversed(snaps[:-1]) if s["uptime_ms"] < last["uptime_ms"]), None)
+    check(prev, "a snapshot before the last one in time", "one", None)
+    if not prev:
+        return
+    vm, mem = last["vmstat"], last["meminfo"]
+    check(vm.get("memcg_limit_pages") == 4096, "memcg_limit_pages is the 16 MiB limit", 4096,
+          vm.get("memcg_limit_pages"))
+    swapped_out = vm.get("pswpout", 0) + vm.get("zswpout", 0)
+    check(swapped_out > 0, "the workload swapped: 64 MiB under a 16 MiB limit",
+          "pswpout + zswpout > 0", swapped_out)
+
+    top = subprocess.run([kmm, "top", "--once", path], capture_output=True, text=True,
+                         timeout=60)
+    check(top.returncode == 0 and "kmalloc-" in top.stdout, "kmm top under a limit",
+          "a slabtop view", f"{top.returncode}: {top.stdout[:300]} {top.stderr}")
+    found = {}
+    for key, pattern in LIMIT_LINES.items():
+        found[key] = re.search(pattern, top.stdout, re.M)
+        check(found[key], f"kmm top under a limit shows the {key} line", pattern,
+              top.stdout[:1200])
+    if not all(found.values()):
+        return
+    usage, limit, _, max_usage, failcnt = found["limit"].groups()
+    slack = 2 << 10  # kB: a fault's window may bring in 2 MiB before kswapd runs
+    check(kib_of(limit) == 16 << 10, "top: the limit", "16.0M", limit)
+    check(kib_of(usage) is not None and 0 < kib_of(usage) <= (16 << 10) + slack,
+          "top: usage within the limit (+ 2 MiB)", "0 < usage <= 18.0M", usage)
+    check(kib_of(max_usage) is not None and kib_of(usage) <= kib_of(max_usage) <= (16 << 10) + slack,
+          "top: usage <= max usage <= limit (+ 2 MiB)", f"{usage} .. 18.0M", max_usage)
+    check(usage == tool.human(vm["memcg_usage_pages"] * 4) and int(failcnt) == vm["memcg_failcnt"],
+          "top: usage and failcnt are the snapshot's",
+          (tool.human(vm["memcg_usage_pages"] * 4), vm["memcg_failcnt"]), (usage, int(failcnt)))
+    active, inactive = found["lru"].groups()
+    check((active, inactive) == (tool.human(mem["Active(anon)"]), tool.human(mem["Inactive(anon)"])),
+          "top: Active(anon) and Inactive(anon) are the snapshot's",
+          (tool.human(mem["Active(anon)"]), tool.human(mem["Inactive(anon)"])), (active, inactive))
+    # The charge is the pages on the LRU lists, and a compressed tier's pool beside them.
+    lru, pool = kib_of(active) + kib_of(inactive), tool.human(mem.get("Zswap", 0))
+    check(lru - rounding_of(active, inactive, usage) <= kib_of(usage)
+          <= lru + kib_of(pool) + rounding_of(active, inactive, usage, pool),
+          "top: active + inactive anon <= the charge <= them + the zswap pool (to top's "
+          "rounding)", f"{active} + {inactive} (+ {pool})", usage)
+    total, used, free, _ = found["swap"].groups()
+    swap_used = mem["SwapTotal"] - mem["SwapFree"]
+    check(used == tool.human(swap_used) and total == tool.human(mem["SwapTotal"]),
+          "top: swap total and used are the snapshot's",
+          (tool.human(mem["SwapTotal"]), tool.human(swap_used)), (total, used))
+    check(vm.get("pswpout", 0) == 0 or kib_of(used) > 0,
+          "top: swap used > 0 when pswpout > 0 (half the block is never read back)",
+          f"> 0 (pswpout {vm.get('pswpout')})", used)
+    check(abs(kib_of(used) + kib_of(free) - kib_of(total)) <= rounding_of(used, free, total),
+          "top: swap used + free = total (to top's rounding)", total, f"{used} + {free}")
+    if "Zswap" in mem:
+        zswap = re.search(r"^ Zswap: pool (\S+)  stored (\S+)$", top.stdout, re.M)
+        check(zswap and zswap.groups() == (tool.human(mem["Zswap"]),
+                                           tool.human(mem.get("Zswapped", 0))),
+              "top: the zswap line is the snapshot's",
+              (tool.human(mem["Zswap"]), tool.human(mem.get("Zswapped", 0))),
+              zswap and zswap.groups())
+    seconds = (last["uptime_ms"] - prev["uptime_ms"]) / 1000
+    rates = dict(re.findall(r"(\w+) (\d+)/s", found["rates"].group(2)))
+    check(found["rates"].group(1) == f"{seconds:.3f}", "top: rates over the time since the "
+          "snapshot before", f"{seconds:.3f}", found["rates"].group(1))
+    for name in ("pswpin", "pswpout", "pgmajfault"):
+        expect = f"{(vm[name] - prev['vmstat'][name]) / seconds:.0f}" if seconds > 0 else None
+        check(rates.get(name) == expect, f"top: {name}/s between the last two snapshots",
+              expect, rates.get(name))
+
+    # The same snapshot as JSON Lines alone and as text alone: the same header (caches
+    # of one size may come in another order: slabinfo's text lists them by size).
+    lines = open(path).read().splitlines(keepends=True)
+    json_only, text_only = os.path.join(tmp, "limited.json"), os.path.join(tmp, "limited.text")
+    with open(json_only, "w") as f:
+        f.writelines(l for l in lines if l.startswith("{"))
+    with open(text_only, "w") as f:
+        f.writelines(l for l in lines if not l.startswith("{") and l != "==> json <==\n")
+    for form, copy in (("JSON Lines", json_only), ("text", text_only)):
+        other = subprocess.run([kmm, "top", "--once", copy], capture_output=True, text=True,
+                               timeout=60)
+        header = top.stdout.split("\n\n")[0]
+        check(other.returncode == 0 and other.stdout.split("\n\n")[0] == header,
+              f"kmm top of the {form} form alone: the same header", header,
+              other.stdout.split("\n\n")[0] + other.stderr)
+
+    # Rows a snapshot lacks are left out, and rows that come later are shown.
+    bare = dict(last, meminfo=dict(mem), vmstat=dict(vm))
+    for name in ("SwapCached", "Zswap", "Zswapped"):
+        bare["meminfo"].pop(name, None)
+    for name in ("memcg_max_usage_pages", "memcg_failcnt", "pgmajfault"):
+        bare["vmstat"].pop(name, None)
+    older = dict(prev, vmstat=dict(prev["vmstat"], zswpout=0))
+    bare["vmstat"]["zswpout"] = 250
+    text = tool.render_top(bare, "size", 1000, older)
+    check(re.search(r"^ Limit: usage \S+ / 16\.0M \([\d.]+%\)$", text, re.M)
+          and re.search(r"^ Swap: total \S+  used \S+  free \S+$", text, re.M)
+          and " Zswap:" not in text and "pgmajfault" not in text
+          and re.search(r" zswpout \d+/s$", text, re.M),
+          "kmm top: absent rows left out, new ones shown", "no max, failcnt, cached, zswap, "
+          "pgmajfault; zswpout/s", "\n".join(text.splitlines()[5:12]))
+    text = tool.render_top(last, "size", 1000)
+    check(" Swap: " in text and "Rates over" not in text,
+          "kmm top: no rates without a snapshot before", "no Rates line",
+          "\n".join(text.splitlines()[5:12]))
+
+    png = os.path.join(tmp, "limited.png")
+    plot = subprocess.run([kmm, "plot", path, "-o", png, "--list-panels"],
+                          capture_output=True, text=True, timeout=120)
+    check(plot.returncode == 0 and os.path.exists(png), "kmm plot under a limit writes a PNG",
+          0, f"{plot.returncode}: {plot.stderr}")
+    if not os.path.exists(png):
+        return
+    panels = re.findall(r"^panel: (.*)$", plot.stdout, re.M)
+    first_words = lambda titles: [" ".join(t.split()[:3]) for t in titles]
+    check(len(panels) == 5 and first_words(panels[:3]) == first_words(unlimited_panels),
+          "kmm plot under a limit: the three panels and two more",
+          first_words(unlimited_panels) + ["...", "..."], panels)
+    check(any("under the limit of 16.0M" in p for p in panels[3:]) and
+          any("rates" in p for p in panels[3:]),
+          "kmm plot under a limit: a panel of the charge and swap, one of the rates",
+          "'under the limit of 16.0M', 'rates'", panels[3:])
+    (w0, h0), (w1, h1) = png_size(unlimited_png), png_size(png)
+    check(w1 == w0 and h1 > h0, "the chart under a limit is taller", f"{w0} x > {h0}",
+          f"{w1} x {h1}")
+
+
 def test_tool(build, tool):
     kmm = os.path.join(build, "kmm")
     workload = ("import json\n"
@@ -383,16 +574,22 @@ def test_tool(build, tool):
         check(top.returncode == 0 and "Active / Total Objects (% used)" in top.stdout
               and "kmalloc-" in top.stdout, "kmm top shows the caches", "a slabtop view",
               top.stdout[:300] + top.stderr)
+        check(not re.search(r"^ (Limit|Anon LRU|Swap|Zswap|Rates over)", top.stdout, re.M),
+              "kmm top without a limit: no swap or LRU lines", "none",
+              [l for l in top.stdout.splitlines() if re.match(r" (Limit|Anon|Swap|Zswap|Rates)", l)])
 
         png = os.path.join(tmp, "chart.png")
-        plot = subprocess.run([kmm, "plot", path, "-o", png], capture_output=True, text=True,
-                              timeout=120)
+        plot = subprocess.run([kmm, "plot", path, "-o", png, "--list-panels"],
+                              capture_output=True, text=True, timeout=120)
         check(plot.returncode == 0 and os.path.exists(png), "kmm plot writes a PNG", 0,
               f"{plot.returncode}: {plot.stderr}")
+        panels = re.findall(r"^panel: (.*)$", plot.stdout, re.M)
+        check(len(panels) == 3, "kmm plot without a limit: three panels", 3, panels)
         if os.path.exists(png):
             data = open(png, "rb").read()
             check(data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000,
                   "a real PNG chart", "> 20000 bytes of PNG", len(data))
+            test_tool_limit(kmm, tool, tmp, png, panels)
 
         # Bad arguments: one line each, naming what was wrong, exit status 2.
         for args, needle in ((["run", "--interval=abc", "--", "true"], "--interval=abc"),
