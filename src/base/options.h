@@ -34,10 +34,11 @@ enum {
 	STATS_MEMINFO = 1 << 2,
 	STATS_VMSTAT = 1 << 3,
 	STATS_ZONEINFO = 1 << 4,
-	STATS_JSON = 1 << 5,
-	STATS_ALL = (1 << 6) - 1,
+	STATS_SWAPS = 1 << 5,
+	STATS_JSON = 1 << 6,
+	STATS_ALL = (1 << 7) - 1,
 };
-#define STATS_WORDS "buddyinfo,slabinfo,meminfo,vmstat,zoneinfo,json,all"
+#define STATS_WORDS "buddyinfo,slabinfo,meminfo,vmstat,zoneinfo,swaps,json,all"
 
 /*
  * X(ID, variable, kind, default, min, max, choices, accepted forms)
@@ -60,7 +61,8 @@ enum {
 	  "milliseconds from 0 to 3600000")                                                     \
 	X(VERBOSE, "KMM_VERBOSE", OPTION_NUMBER, 0, 0, 1, NULL, "0 or 1")                       \
 	X(STATS, "KMM_STATS", OPTION_FLAGS, 0, 0, STATS_ALL, STATS_WORDS,                       \
-	  "a comma list of buddyinfo, slabinfo, meminfo, vmstat, zoneinfo, json, or all")       \
+	  "a comma list of buddyinfo, slabinfo, meminfo, vmstat, zoneinfo, swaps, json, "       \
+	  "or all")                                                                             \
 	X(STATS_FILE, "KMM_STATS_FILE", OPTION_PATH, 0, 0, 0, NULL,                             \
 	  "a file name of up to 4095 bytes, where %p stands for the process id")                \
 	X(STATS_SIGNAL, "KMM_STATS_SIGNAL", OPTION_SIGNAL, 0, 0, 0, NULL,                       \

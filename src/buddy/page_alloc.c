@@ -282,6 +282,8 @@ static __noinline struct page *pcp_refill(struct zone *zone, struct per_cpu_page
 	struct page *page;
 	int got;
 
+	if (unlikely(READ_ONCE(memory_exhausted)) && memory_exhausted_after_release())
+		return NULL;
 	INIT_LIST_HEAD(&pages);
 	got = rmqueue_bulk(zone, order, batch, &pages);
 	if (!got)
@@ -327,6 +329,8 @@ static struct page *rmqueue_buddy(struct zone *zone, unsigned int order)
 {
 	struct page *page;
 
+	if (unlikely(READ_ONCE(memory_exhausted)) && memory_exhausted_after_release())
+		return NULL;
 	kmm_lock(zone->lock);
 	page = __rmqueue(zone, order);
 	if (page)

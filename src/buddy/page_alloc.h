@@ -118,6 +118,18 @@ void memory_notify(enum memory_action action, void *start, size_t size);
 bool memory_swaps(void);
 
 /*
+ * Set by the notifier's listener while no more memory can be charged (under
+ * KMM_MEM_LIMIT, with swap full or failing): what would take fresh memory then fails
+ * (a pcp list's refill from its zone, a block from a zone, a new vmalloc area) once
+ * free memory was given back and the listener still says so, and the caller gets
+ * ENOMEM. The fast paths that reuse a CPU's free pages do not look.
+ */
+extern bool memory_exhausted KMM_HIDDEN;
+
+/* memory_exhausted was seen: false when giving free memory back cleared it. */
+bool memory_exhausted_after_release(void);
+
+/*
  * Give every free block back to the OS now, whatever its age and its order (page
  * reporting keeps blocks under 2 MiB; under a memory limit free memory must not be
  * swapped): for kswapd, with no lock held. Returns the pages given back.

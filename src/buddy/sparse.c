@@ -128,6 +128,13 @@ static void unmap_subsections(unsigned long nr, uint8_t map)
 
 static memory_notifier_fn memory_notifier;
 static bool memory_notifier_swaps;
+bool memory_exhausted;
+
+__noinline bool memory_exhausted_after_release(void)
+{
+	release_free_pages();
+	return READ_ONCE(memory_exhausted);
+}
 
 void register_memory_notifier(memory_notifier_fn fn, bool swaps)
 {

@@ -67,12 +67,21 @@ struct watermarks {
 	unsigned long limit, min, low, high;
 };
 
-/* The swap devices together (/proc/swaps and meminfo's SwapTotal, SwapFree). */
+/* One swap device, a line of /proc/swaps. */
+struct swap_device_stats {
+	int fd;                   /* its descriptor in this process */
+	bool writeok;             /* takes writes (a device frozen at a fork does not) */
+	unsigned long size_pages; /* slots, the header's excluded */
+	unsigned long used_pages;
+};
+
+/* The swap devices (/proc/swaps, and meminfo's SwapTotal and SwapFree for them all). */
 struct swap_stats {
 	unsigned int nr_devices;
-	unsigned long total_pages;
+	unsigned long total_pages; /* with the next device, made when one is needed */
 	unsigned long used_pages;
 	const char *dir;
+	struct swap_device_stats device[8]; /* the first ones, of nr_devices */
 };
 
 /* The compressed tier (meminfo's Zswap and Zswapped, and the kernel's zswap debugfs). */

@@ -32,6 +32,7 @@
 
 #include "../base/options.h"
 #include "../base/printk.h"
+#include "../buddy/page_alloc.h"
 #include "internal.h"
 
 #define SWAP_FD_LOWEST 220
@@ -203,6 +204,7 @@ void swap_free(swp_entry_t entry)
 		return;
 	zswap_invalidate(entry);
 	si->swap_map[off] = 0;
+	WRITE_ONCE(memory_exhausted, false); /* a slot to swap to: reclaim may succeed again */
 	if (--si->inuse_pages == 0 && !(si->flags & SWP_WRITEOK))
 		swapoff(si);
 }
@@ -327,6 +329,13 @@ void swap_collect(struct swap_stats *out)
 
 		if (!(READ_ONCE(si->flags) & SWP_USED))
 			continue;
+		if (out->nr_devices < ARRAY_SIZE(out->device))
+			out->device[out->nr_devices] = (struct swap_device_stats){
+			        .fd = si->fd,
+			        .writeok = READ_ONCE(si->flags) & SWP_WRITEOK,
+			        .size_pages = si->max - 1,
+			        .used_pages = READ_ONCE(si->inuse_pages),
+			};
 		out->nr_devices++;
 		out->used_pages += READ_ONCE(si->inuse_pages);
 		/* A device that takes no more writes counts only what it still holds. */

@@ -101,6 +101,10 @@ void page_counter_charge(struct page_counter *counter, long pages)
 
 	if (usage > READ_ONCE(counter->watermark))
 		WRITE_ONCE(counter->watermark, usage); /* under reclaim_lock */
+	/* Room again (the program freed memory, and it went back): allocations may go on. */
+	if (unlikely(READ_ONCE(memory_exhausted)) && pages < 0 &&
+	    (long)wmark.limit - usage >= (long)wmark.low)
+		WRITE_ONCE(memory_exhausted, false);
 }
 
 void lru_add_active(uint32_t index)
@@ -144,6 +148,7 @@ struct scan_control {
 	unsigned long nr_reclaimed;
 	int priority;
 	bool kswapd;
+	bool swap_failed;                /* a swap-out found no slot or failed to write */
 	uint32_t busy[SWAP_CLUSTER_MAX]; /* pages UFFDIO_MOVE found shared (after a fork) */
 	unsigned int nr_busy;
 };
@@ -288,18 +293,18 @@ static bool page_is_zero(const char *page)
 	return true;
 }
 
-static void swap_full(int err)
+static void swap_full(int err, struct scan_control *sc)
 {
-	memory_counter.failcnt++;
+	sc->swap_failed = true;
 	if (swap_full_said)
 		return;
 	swap_full_said = true;
 	if (err == -ENOSPC || err == 0)
-		kmm_printk("KMM_MEM_LIMIT: swap is full; the heap's resident memory goes past the "
-		           "limit, nothing lost (memcg_failcnt counts)");
+		kmm_printk("KMM_MEM_LIMIT: swap is full (KMM_SWAP_SIZE); allocations that need "
+		           "more memory fail with ENOMEM until some is freed, nothing lost");
 	else
-		kmm_printk("KMM_MEM_LIMIT: writing to swap failed (errno %d); the pages stay "
-		           "resident past the limit, nothing lost (memcg_failcnt counts)",
+		kmm_printk("KMM_MEM_LIMIT: writing to swap failed (errno %d); allocations that "
+		           "need more memory fail with ENOMEM until some is freed, nothing lost",
 		           -err);
 }
 
@@ -382,7 +387,7 @@ static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long n
 	if (err) {
 		for (unsigned int i = 0; i < got; i++)
 			swap_free(entries[i]);
-		swap_full(err);
+		swap_full(err, sc);
 		return nr_zero;
 	}
 	evict_staged(lruvec, batch, entries, n);
@@ -423,6 +428,20 @@ static long headroom(void)
 	return (long)wmark.limit - READ_ONCE(memory_counter.usage);
 }
 
+/*
+ * Reclaim could not make room for want of swap: what is resident stays (a fault on
+ * memory already handed out is still served, past the limit), and new allocations
+ * fail until memory is freed or a slot comes free (memory_exhausted).
+ */
+static void reclaim_failed(const struct scan_control *sc, unsigned long nr_pages)
+{
+	if (headroom() >= (long)nr_pages)
+		return;
+	memory_counter.failcnt++;
+	if (sc->swap_failed)
+		WRITE_ONCE(memory_exhausted, true);
+}
+
 /* One round over the nodes' lists; false when it reclaimed nothing. */
 static bool shrink_node(struct scan_control *sc)
 {
@@ -457,8 +476,7 @@ void reclaim_make_room(unsigned long nr_pages)
 	}
 	reclaim_events.pgscan_direct += sc.nr_scanned;
 	reclaim_events.pgsteal_direct += sc.nr_reclaimed;
-	if (headroom() < (long)nr_pages)
-		memory_counter.failcnt++;
+	reclaim_failed(&sc, nr_pages);
 }
 
 /* Make pages that a fork left shared private again, so that they can move. */
@@ -492,6 +510,8 @@ static void balance_pgdat(void)
 	kmm_lock(&reclaim_lock);
 	reclaim_events.pgscan_kswapd += sc.nr_scanned;
 	reclaim_events.pgsteal_kswapd += sc.nr_reclaimed;
+	if (sc.swap_failed && headroom() < (long)wmark.min)
+		WRITE_ONCE(memory_exhausted, true);
 	kmm_unlock(&reclaim_lock);
 }
 

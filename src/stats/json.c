@@ -27,6 +27,41 @@ static void print_rows(struct seq_buf *m, const char *key, const struct stat_row
 	seq_buf_puts(m, "}");
 }
 
+static void print_json_string(struct seq_buf *m, const char *s)
+{
+	seq_buf_puts(m, "\"");
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			seq_buf_printf(m, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			seq_buf_printf(m, "\\u%04x", (unsigned char)*s);
+		else
+			seq_buf_printf(m, "%c", *s);
+	}
+	seq_buf_puts(m, "\"");
+}
+
+/* /proc/swaps's lines, with the directory the unlinked files are in. */
+static void print_swaps(struct seq_buf *m, const struct kmm_stats *st)
+{
+	const struct swap_stats *sw = &st->reclaim.swap;
+
+	seq_buf_puts(m, ",\"swaps\":[");
+	for (unsigned int i = 0; i < sw->nr_devices && i < ARRAY_SIZE(sw->device); i++) {
+		const struct swap_device_stats *d = &sw->device[i];
+
+		seq_buf_printf(m, "%s{\"dir\":", i ? "," : "");
+		print_json_string(m, sw->dir ? sw->dir : "");
+		seq_buf_printf(m,
+		               ",\"fd\":%d,\"type\":\"file\",\"size_kb\":%lu,\"used_kb\":%lu,"
+		               "\"priority\":%d,\"writeok\":%s}",
+		               d->fd, d->size_pages << (PAGE_SHIFT - 10),
+		               d->used_pages << (PAGE_SHIFT - 10), -2 - (int)i,
+		               d->writeok ? "true" : "false");
+	}
+	seq_buf_puts(m, "]");
+}
+
 static void print_array(struct seq_buf *m, const unsigned long *v, int n)
 {
 	seq_buf_puts(m, "[");
@@ -120,5 +155,7 @@ void kmm_stats_print_json(struct seq_buf *m, const struct kmm_stats *st, unsigne
 		print_rows(m, "meminfo", rows, kmm_stats_meminfo_rows(st, rows));
 	if (what & STATS_VMSTAT)
 		print_rows(m, "vmstat", rows, kmm_stats_vmstat_rows(st, rows));
+	if (what & STATS_SWAPS)
+		print_swaps(m, st);
 	seq_buf_puts(m, "}\n");
 }

@@ -322,6 +322,29 @@ static void print_zoneinfo(struct seq_buf *m, const struct kmm_stats *st)
 			print_zoneinfo_zone(m, st, nid);
 }
 
+/*
+ * /proc/swaps: a line per device, in the kernel's columns. A device is an unlinked
+ * file; it is named by its directory and descriptor, and the priorities are the
+ * kernel's defaults for swap files (-2, -3, ... in the order they were made).
+ */
+static void print_swaps(struct seq_buf *m, const struct kmm_stats *st)
+{
+	const struct swap_stats *sw = &st->reclaim.swap;
+
+	seq_buf_puts(m, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+	for (unsigned int i = 0; i < sw->nr_devices && i < ARRAY_SIZE(sw->device); i++) {
+		const struct swap_device_stats *d = &sw->device[i];
+		char name[160];
+		size_t len = kmm_snprintf(name, sizeof(name), "%s/(deleted fd %d%s)", sw->dir,
+		                          d->fd, d->writeok ? "" : ", read-only since fork");
+
+		/* The kernel's columns: the name padded to 40, and at least one space after. */
+		seq_buf_printf(m, "%s%*s%s\t\t%lu\t\t%lu\t\t%d\n", name,
+		               len < 40 ? (int)(40 - len) : 1, " ", "file", pages_kb(d->size_pages),
+		               pages_kb(d->used_pages), -2 - (int)i);
+	}
+}
+
 static const struct {
 	unsigned int bit;
 	const char *name;
@@ -332,6 +355,7 @@ static const struct {
         {STATS_MEMINFO, "meminfo", print_meminfo},
         {STATS_VMSTAT, "vmstat", print_vmstat},
         {STATS_ZONEINFO, "zoneinfo", print_zoneinfo},
+        {STATS_SWAPS, "swaps", print_swaps},
 };
 
 /*

@@ -262,7 +262,8 @@ void *vmalloc_aligned(size_t size, size_t align)
 	struct vmap_area *va;
 	long first;
 
-	if (unlikely(!kmm_ensure_init() || !vmalloc_bytes || size > vmalloc_bytes)) {
+	if (unlikely(!kmm_ensure_init() || !vmalloc_bytes || size > vmalloc_bytes ||
+	             (READ_ONCE(memory_exhausted) && memory_exhausted_after_release()))) {
 		errno = ENOMEM;
 		return NULL;
 	}

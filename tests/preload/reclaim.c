@@ -12,7 +12,8 @@
  *   zswap       compressible data 4x the limit: most of it in the compressed tier, the
  *               pool within its share of the limit and written back to the file when
  *               full, every word read back intact
- *   swapfull    a swap too small for the working set: one line, data intact
+ *   swapfull    a swap too small for the working set: one line, data intact, and the
+ *               allocations that need more memory fail with ENOMEM until some is freed
  *   noleftover  no swap file in KMM_SWAP_DIR after exit, _exit or SIGKILL
  *   spawn       posix_spawn, vfork + exec and _Fork + _exit with pages swapped out: the
  *               parent's data intact, the children's exit status as expected
@@ -22,6 +23,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -59,16 +61,19 @@ static char dump[1 << 16];
 static void read_dump(void)
 {
 	char path[64];
-	FILE *f;
-	size_t n;
+	size_t n = 0;
+	ssize_t got;
+	int fd;
 
+	/* No stdio: with the swap full, a FILE's buffer is an allocation that may fail. */
 	snprintf(path, sizeof(path), "reclaim_%d.txt", (int)getpid());
 	CHECK(raise(SIGUSR2) == 0, "raise: %s", strerror(errno));
-	f = fopen(path, "r");
-	CHECK(f != NULL, "kmm's dump %s: %s", path, strerror(errno));
-	n = fread(dump, 1, sizeof(dump) - 1, f);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0, "kmm's dump %s: %s", path, strerror(errno));
+	while (n < sizeof(dump) - 1 && (got = read(fd, dump + n, sizeof(dump) - 1 - n)) > 0)
+		n += (size_t)got;
 	dump[n] = 0;
-	fclose(f);
+	close(fd);
 	unlink(path);
 }
 
@@ -143,6 +148,9 @@ static int test_integrity(void)
 	size_t bytes = 4 * limit_bytes;
 	uint64_t *p = fill(bytes, 7);
 	unsigned long out, in, used_kb, charged, lru_kb, hwm_kb, slack_kb = 24 * 1024;
+	unsigned long dev_size_kb, dev_used_kb;
+	char type[16], *swaps;
+	int prio;
 
 	verify(p, bytes, 7, "sequential pass 1");
 	verify_random(p, bytes, 7, (long)(bytes / 4096) * 2);
@@ -161,9 +169,21 @@ static int test_integrity(void)
 	CHECK(out > bytes / 4096, "expected more than %zu pages swapped out, got %lu", bytes / 4096,
 	      out);
 	CHECK(in > 0 && in <= out, "expected 0 < pswpin <= pswpout, got %lu and %lu", in, out);
-	CHECK(used_kb == (out - in) * 4,
-	      "expected swap in use to be (pswpout - pswpin) pages, %lu kB, got %lu kB",
-	      (out - in) * 4, used_kb);
+	/* A slot holds a page in the file or in the compressed tier (zswpwb moved some over). */
+	CHECK(used_kb ==
+	              (out + counter("zswpout") - counter("zswpwb") - in - counter("zswpin")) * 4,
+	      "expected swap in use to be (pswpout + zswpout - zswpwb - pswpin - zswpin) pages, "
+	      "%lu kB, got %lu kB",
+	      (out + counter("zswpout") - counter("zswpwb") - in - counter("zswpin")) * 4, used_kb);
+	swaps = strstr(dump, "==> swaps <==\nFilename");
+	CHECK(swaps != NULL, "expected a /proc/swaps section in the dump:\n%s", dump);
+	swaps = strchr(swaps + 14, '\n') + 1;
+	CHECK(sscanf(swaps, "%*s %*s %*s %15s %lu %lu %d", type, &dev_size_kb, &dev_used_kb,
+	             &prio) == 4,
+	      "expected a device line under /proc/swaps' header, got %.120s", swaps);
+	CHECK(!strcmp(type, "file") && dev_used_kb == used_kb && prio == -2,
+	      "expected the device as a file with %lu kB used, priority -2, got %s, %lu kB, %d",
+	      used_kb, type, dev_used_kb, prio);
 	CHECK(lru_kb + counter("Zswap") == charged * 4,
 	      "expected Active(anon) + Inactive(anon) + Zswap to be the charge, %lu kB, got %lu kB",
 	      charged * 4, lru_kb + counter("Zswap"));
@@ -403,16 +423,55 @@ static int test_hot(void)
 
 /* ---- swapfull ---------------------------------------------------------------------------- */
 
+#define BLOCK      (1UL << 20)
+#define MAX_BLOCKS 1024
+
 static int test_swapfull(void)
 {
-	size_t bytes = 3 * limit_bytes;
+	size_t bytes = 3 * limit_bytes, nr = 0, again = 0;
 	uint64_t *p = fill(bytes, 51);
+	static uint64_t *blocks[MAX_BLOCKS];
+	int err = 0;
 
 	verify(p, bytes, 51, "with the swap full");
 	read_dump();
 	printf("swapfull: failcnt %lu, SwapFree %lu kB\n", counter("memcg_failcnt"),
 	       counter("SwapFree"));
 	CHECK(counter("memcg_failcnt") > 0, "expected the limit's failcnt to count, got 0");
+	/* More memory, a block at a time: refused, not served past the limit for ever. */
+	while (nr < MAX_BLOCKS) {
+		errno = 0;
+		blocks[nr] = malloc(BLOCK);
+		if (!blocks[nr]) {
+			err = errno;
+			break;
+		}
+		for (size_t w = 0; w < BLOCK / 8; w++)
+			blocks[nr][w] = word_at(1000 * nr + w);
+		nr++;
+	}
+	printf("swapfull: %zu more blocks of 1 MiB, then %s\n", nr, strerror(err));
+	CHECK(nr < MAX_BLOCKS && err == ENOMEM,
+	      "expected malloc to fail with ENOMEM before %d MiB more, got %zu MiB and errno %d",
+	      MAX_BLOCKS, nr, err);
+	verify(p, bytes, 51, "after the refused allocation");
+	for (size_t i = 0; i < nr; i++)
+		for (size_t w = 0; w < BLOCK / 8; w++)
+			CHECK(blocks[i][w] == word_at(1000 * i + w),
+			      "block %zu word %zu: expected %#lx, got %#lx", i, w,
+			      (unsigned long)word_at(1000 * i + w), (unsigned long)blocks[i][w]);
+	/* Memory freed makes room: allocations succeed again. */
+	free(p);
+	for (; again < 4; again++) {
+		void *q = malloc(BLOCK);
+
+		CHECK(q != NULL,
+		      "expected malloc to succeed after 3x the limit was freed, got NULL "
+		      "(errno %d) for block %zu",
+		      errno, again);
+		memset(q, 1, BLOCK);
+		free(q);
+	}
 	return 0;
 }
 
