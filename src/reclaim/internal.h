@@ -17,6 +17,12 @@
  *    staging mirror (staging_base + index pages), so that the next touch faults and
  *    shows the page is in use (the referenced bit that userspace cannot read);
  *  - swapped out (a swap entry, no PG_lru): its data is in a swap slot only.
+ * An active or inactive page may also be in the swap cache (PG_swapcache, with its swap
+ * entry): it came in from the swap file, was not written since, and the slot still holds
+ * its data, so it is dropped without a write when it is evicted. Its copy at its address
+ * was made write-protected (asynchronously: a write only clears the protection), and it
+ * leaves the swap cache when it is written, moved back from the staging mirror (a move
+ * does not keep the protection), or freed.
  * PG_lru is a page's charge: a page of the heap counts in the memory counter exactly
  * while it has it. The compressed tier's pool (zswap.c) is charged beside the pages,
  * by the chunk, so that the heap and the pool together stay under the limit.
@@ -162,8 +168,18 @@ int uffd_descriptor(void);
 void lru_add_active(uint32_t index);
 /* Add @pages (negative: take them off) to @counter, and follow its high watermark. */
 void page_counter_charge(struct page_counter *counter, long pages);
-/* Uncharge the page and take it off its list. */
+/* Uncharge the page and take it off its list (and out of the swap cache). */
 void lru_del(uint32_t index);
+/* A page swapped in whose slot stays its copy while it is not written (the swap cache). */
+void swapcache_add(uint32_t index);
+/* Out of the swap cache: the slot is freed (the copy is stale or no longer needed). */
+void swapcache_del(uint32_t index);
+/*
+ * Of the @n pages from @first, those of the swap cache that were written since they came
+ * in leave it (the kernel's dirty bit, from userfaultfd's asynchronous write-protection:
+ * PAGEMAP_SCAN's PAGE_IS_WRITTEN). A page whose state cannot be read counts as written.
+ */
+void swapcache_drop_written(uint32_t first, unsigned int n);
 /* A page touched while inactive, moved back: to the active list. */
 void lru_activate(uint32_t index);
 

@@ -99,6 +99,7 @@ struct reclaim_stats {
 	struct reclaim_events events;
 	struct watermarks wmark;
 	unsigned long nr_active, nr_inactive; /* Active(anon), Inactive(anon), in pages */
+	unsigned long nr_swapcache;           /* SwapCached: resident, and a copy in swap */
 	struct swap_stats swap;
 	struct zswap_stats zswap;
 };

@@ -118,22 +118,45 @@ void lru_add_active(uint32_t index)
 	page_counter_charge(&memory_counter, 1);
 }
 
+static unsigned long nr_swapcache; /* pages with PG_swapcache: meminfo's SwapCached */
+
+void swapcache_add(uint32_t index)
+{
+	page_ext_map[index].flags |= 1U << PG_swapcache;
+	nr_swapcache++;
+}
+
+void swapcache_del(uint32_t index)
+{
+	struct page_ext *ext = &page_ext_map[index];
+
+	if (!page_ext_test(ext, PG_swapcache))
+		return;
+	ext->flags &= ~(1U << PG_swapcache);
+	swap_free(ext->swap);
+	ext->swap.val = 0;
+	nr_swapcache--;
+}
+
 void lru_del(uint32_t index)
 {
 	struct page_ext *ext = &page_ext_map[index];
 
 	if (!page_ext_test(ext, PG_lru))
 		return;
+	swapcache_del(index);
 	list_unlink(page_lruvec(index), page_lru(ext), index);
 	ext->flags = 0;
 	page_counter_charge(&memory_counter, -1);
 }
 
+/* A page moved back is writable again, so its slot is no longer a copy to trust. */
 void lru_activate(uint32_t index)
 {
 	struct page_ext *ext = &page_ext_map[index];
 	struct lruvec *lruvec = page_lruvec(index);
 
+	swapcache_del(index);
 	list_unlink(lruvec, LRU_INACTIVE_ANON, index);
 	ext->flags |= 1U << PG_active | 1U << PG_referenced;
 	list_link(lruvec, LRU_ACTIVE_ANON, index);
@@ -210,6 +233,7 @@ static void keep_active(struct lruvec *lruvec, uint32_t index, long err, struct 
 
 	if (err == -ENOENT) {
 		/* Gone without kmm (the program's own MADV_DONTNEED): nothing to keep. */
+		swapcache_del(index);
 		ext->flags = 0;
 		page_counter_charge(&memory_counter, -1);
 		return;
@@ -236,9 +260,18 @@ static void deactivate(struct lruvec *lruvec, uint32_t index)
 static void deactivate_run(struct lruvec *lruvec, uint32_t first, unsigned int n,
                            struct scan_control *sc)
 {
-	long moved = uffd_move((uintptr_t)staging_address(first), page_ext_address(first),
-	                       (size_t)n << PAGE_SHIFT);
-	unsigned int done = moved > 0 ? (unsigned int)(moved >> PAGE_SHIFT) : 0;
+	long moved;
+	unsigned int done;
+
+	/* Before the move takes the write protection away: which of them were written. */
+	for (unsigned int k = 0; k < n; k++)
+		if (page_ext_test(&page_ext_map[first + k], PG_swapcache)) {
+			swapcache_drop_written(first, n);
+			break;
+		}
+	moved = uffd_move((uintptr_t)staging_address(first), page_ext_address(first),
+	                  (size_t)n << PAGE_SHIFT);
+	done = moved > 0 ? (unsigned int)(moved >> PAGE_SHIFT) : 0;
 
 	for (unsigned int k = 0; k < done; k++)
 		deactivate(lruvec, first + k);
@@ -334,7 +367,8 @@ static int swap_out(swp_entry_t *entries, char **pages, unsigned int nr)
 
 /*
  * Take the inactive pages of @batch off their list, uncharged, with their swap entries
- * (none for a page that was zeros), and give the staged copies back in one batch.
+ * (@entries, or the ones they keep from the swap cache, or none for a page that was
+ * zeros), and give the staged copies back in one batch.
  */
 static void evict_staged(struct lruvec *lruvec, const uint32_t *batch, const swp_entry_t *entries,
                          unsigned int nr)
@@ -342,10 +376,15 @@ static void evict_staged(struct lruvec *lruvec, const uint32_t *batch, const swp
 	struct mmu_gather tlb = {.nr = 0};
 
 	for (unsigned int i = 0; i < nr; i++) {
+		struct page_ext *ext = &page_ext_map[batch[i]];
+
 		tlb_remove_range(&tlb, staging_address(batch[i]), PAGE_SIZE);
 		list_unlink(lruvec, LRU_INACTIVE_ANON, batch[i]);
-		page_ext_map[batch[i]].flags = 0;
-		page_ext_map[batch[i]].swap = entries ? entries[i] : (swp_entry_t){0};
+		if (page_ext_test(ext, PG_swapcache))
+			nr_swapcache--; /* the slot stays: it holds the data */
+		ext->flags = 0;
+		if (entries)
+			ext->swap = entries[i];
 	}
 	tlb_finish_mmu(&tlb);
 	page_counter_charge(&memory_counter, -(long)nr);
@@ -360,17 +399,19 @@ static void evict_staged(struct lruvec *lruvec, const uint32_t *batch, const swp
 static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long nr,
                                           struct scan_control *sc)
 {
-	uint32_t batch[SWAP_CLUSTER_MAX], zeros[SWAP_CLUSTER_MAX];
+	uint32_t batch[SWAP_CLUSTER_MAX], zeros[SWAP_CLUSTER_MAX], clean[SWAP_CLUSTER_MAX];
 	char *pages[SWAP_CLUSTER_MAX];
 	swp_entry_t entries[SWAP_CLUSTER_MAX];
-	unsigned int n = 0, nr_zero = 0, got;
+	unsigned int n = 0, nr_zero = 0, nr_clean = 0, got;
 	uint32_t index = lruvec->tail[LRU_INACTIVE_ANON];
 	int err;
 
 	nr = min_ul(nr, SWAP_CLUSTER_MAX);
-	for (; n + nr_zero < nr && index != EXT_NONE; index = page_ext_map[index].prev) {
+	for (; n + nr_zero + nr_clean < nr && index != EXT_NONE; index = page_ext_map[index].prev) {
 		sc->nr_scanned++;
-		if (page_is_zero(staging_address(index))) {
+		if (page_ext_test(&page_ext_map[index], PG_swapcache)) {
+			clean[nr_clean++] = index; /* its slot has its data: no write */
+		} else if (page_is_zero(staging_address(index))) {
 			zeros[nr_zero++] = index;
 		} else {
 			pages[n] = staging_address(index);
@@ -379,19 +420,21 @@ static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long n
 	}
 	if (nr_zero)
 		evict_staged(lruvec, zeros, NULL, nr_zero);
+	if (nr_clean)
+		evict_staged(lruvec, clean, NULL, nr_clean);
 	reclaim_events.swpout_zero += nr_zero;
 	if (!n)
-		return nr_zero;
+		return nr_zero + nr_clean;
 	got = get_swap_pages(n, entries);
 	err = got < n ? -ENOSPC : swap_out(entries, pages, n);
 	if (err) {
 		for (unsigned int i = 0; i < got; i++)
 			swap_free(entries[i]);
 		swap_full(err, sc);
-		return nr_zero;
+		return nr_zero + nr_clean;
 	}
 	evict_staged(lruvec, batch, entries, n);
-	return nr_zero + n;
+	return nr_zero + nr_clean + n;
 }
 
 /*
@@ -609,6 +652,7 @@ void reclaim_collect(struct reclaim_stats *out)
 	out->memory.limit = wmark.limit;
 	out->memory.failcnt = READ_ONCE(memory_counter.failcnt);
 	out->wmark = wmark;
+	out->nr_swapcache = nr_swapcache;
 	out->nr_active = out->nr_inactive = 0;
 	for (unsigned int nid = 0; nid < KMM_MAX_NUMNODES; nid++) {
 		out->nr_active += READ_ONCE(lruvecs[nid].nr_pages[LRU_ACTIVE_ANON]);

@@ -58,7 +58,7 @@ int kmm_stats_meminfo_rows(const struct kmm_stats *st, struct stat_row *rows)
 	/* What a new allocation can have without any OS call failing: free, cached, lazy. */
 	rows[n++] =
 	        (struct stat_row){"MemAvailable", pages_kb(free + pcp) + (vi->lazy_bytes >> 10)};
-	rows[n++] = (struct stat_row){"SwapCached", 0};
+	rows[n++] = (struct stat_row){"SwapCached", pages_kb(re->nr_swapcache)};
 	rows[n++] = (struct stat_row){"Active(anon)", pages_kb(re->nr_active)};
 	rows[n++] = (struct stat_row){"Inactive(anon)", pages_kb(re->nr_inactive)};
 	rows[n++] = (struct stat_row){"SwapTotal", pages_kb(re->swap.total_pages)};
