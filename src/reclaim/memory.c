@@ -461,6 +461,52 @@ static bool fault_is_near(const struct fault_around *fa, uintptr_t page)
 	       (page < fa->start && fa->start - page <= reach);
 }
 
+/*
+ * Pages between the last window's edge and the fault: none for a walk that went through
+ * every page, a few for one that touches one page in a few (the first page of each
+ * 8 KiB block), more for a stride that skipped most of what the window brought in.
+ */
+#define READAHEAD_MAX_GAP 2
+
+static uintptr_t fault_gap(const struct fault_around *fa, uintptr_t page)
+{
+	uintptr_t gap = page >= fa->next ? page - fa->next : fa->start - page - PAGE_SIZE;
+
+	return gap >> PAGE_SHIFT;
+}
+
+/*
+ * The window to bring in for a fault on @page (index @index), its start returned and its
+ * size left in fa->pages. Zeros (fault-around): an aligned window, doubling while the
+ * faults follow each other, up to a subsection. Swap readahead: from the fault on in the
+ * walk's direction, doubling from 2 pages while the walk goes through every page or
+ * nearly (a stride that skips most of what was read in gets no readahead), up to
+ * SWAP_READAHEAD_MAX; never past the fault's 2 MiB block.
+ */
+static uintptr_t fault_window(struct fault_around *fa, uintptr_t page, uint32_t index)
+{
+	uintptr_t block = page & ~(uintptr_t)((FAULT_AROUND_MAX << PAGE_SHIFT) - 1);
+	bool near = fault_is_near(fa, page), down = page < fa->start;
+
+	if (page_source(index) == SOURCE_ZERO) {
+		fa->pages =
+		        near ? min_ul(max_ul(fa->pages * 2, FAULT_AROUND_PAGES), FAULT_AROUND_MAX)
+		             : FAULT_AROUND_PAGES;
+		return page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
+	}
+	if (!near || fault_gap(fa, page) > READAHEAD_MAX_GAP) {
+		fa->pages = 1; /* a swapped or staged page touched at random: no readahead */
+		return page;
+	}
+	fa->pages = min_ul(max_ul(fa->pages * 2, 2), SWAP_READAHEAD_MAX);
+	if (down) {
+		fa->pages = min_ul(fa->pages, ((page - block) >> PAGE_SHIFT) + 1);
+		return page - ((fa->pages - 1) << PAGE_SHIFT);
+	}
+	fa->pages = min_ul(fa->pages, FAULT_AROUND_MAX - ((page - block) >> PAGE_SHIFT));
+	return page;
+}
+
 static void handle_fault(struct fault_around *fa, uintptr_t address)
 {
 	uintptr_t page = address & ~(uintptr_t)(PAGE_SIZE - 1), start;
@@ -473,15 +519,7 @@ static void handle_fault(struct fault_around *fa, uintptr_t address)
 		return;
 	}
 	kmm_lock(&reclaim_lock);
-	if (fault_is_near(fa, page))
-		fa->pages = min_ul(max_ul(fa->pages * 2, FAULT_AROUND_PAGES),
-		                   page_source(index) == SOURCE_ZERO ? FAULT_AROUND_MAX
-		                                                     : SWAP_READAHEAD_MAX);
-	else if (page_source(index) == SOURCE_ZERO)
-		fa->pages = FAULT_AROUND_PAGES;
-	else
-		fa->pages = 1; /* a swapped or staged page touched at random: no readahead */
-	start = page & ~(uintptr_t)((fa->pages << PAGE_SHIFT) - 1);
+	start = fault_window(fa, page, index);
 	reclaim_make_room(fa->pages);
 	count_fault(index, 0);
 	filled = fill_window(page_ext_index(start), page_ext_index(start) + (uint32_t)fa->pages,
