@@ -18,11 +18,11 @@
  *    shows the page is in use (the referenced bit that userspace cannot read);
  *  - swapped out (a swap entry, no PG_lru): its data is in a swap slot only.
  * An active or inactive page may also be in the swap cache (PG_swapcache, with its swap
- * entry): it came in from the swap file, was not written since, and the slot still holds
- * its data, so it is dropped without a write when it is evicted. Its copy at its address
- * was made write-protected (asynchronously: a write only clears the protection), and it
- * leaves the swap cache when it is written, moved back from the staging mirror (a move
- * does not keep the protection), or freed.
+ * entry): it came in from the swap file and its slot still holds what it held then. At
+ * the inactive tail, out of the program's reach, its contents are checked against a
+ * 64-bit hash taken when it came in: the same, it is dropped without a write; changed,
+ * it leaves the swap cache and is written like any other. It also leaves it when it is
+ * freed or moved back from the staging mirror.
  * PG_lru is a page's charge: a page of the heap counts in the memory counter exactly
  * while it has it. The compressed tier's pool (zswap.c) is charged beside the pages,
  * by the chunk, so that the heap and the pool together stay under the limit.
@@ -170,16 +170,13 @@ void lru_add_active(uint32_t index);
 void page_counter_charge(struct page_counter *counter, long pages);
 /* Uncharge the page and take it off its list (and out of the swap cache). */
 void lru_del(uint32_t index);
-/* A page swapped in whose slot stays its copy while it is not written (the swap cache). */
-void swapcache_add(uint32_t index);
+/*
+ * A page swapped in from the file, whose contents were @data, keeps its slot as its copy
+ * (the swap cache) for as long as it still holds them.
+ */
+void swapcache_add(uint32_t index, const char *data);
 /* Out of the swap cache: the slot is freed (the copy is stale or no longer needed). */
 void swapcache_del(uint32_t index);
-/*
- * Of the @n pages from @first, those of the swap cache that were written since they came
- * in leave it (the kernel's dirty bit, from userfaultfd's asynchronous write-protection:
- * PAGEMAP_SCAN's PAGE_IS_WRITTEN). A page whose state cannot be read counts as written.
- */
-void swapcache_drop_written(uint32_t first, unsigned int n);
 /* A page touched while inactive, moved back: to the active list. */
 void lru_activate(uint32_t index);
 
@@ -195,6 +192,9 @@ int kswapd_start(void);
 void vmscan_fork_child(void);
 
 /* ---- swapfile.c: the swap devices ---------------------------------------------------- */
+
+/* More than half of the device that takes writes is in use (the kernel's vm_swap_full). */
+bool vm_swap_full(void);
 
 /* Slots for @nr pages, consecutive where possible: how many got one (0: swap full). */
 unsigned int get_swap_pages(unsigned int nr, swp_entry_t *entries);

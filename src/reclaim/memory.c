@@ -83,16 +83,6 @@ static const char *zero_region; /* ZERO_REGION_BYTES that read as zero */
 static char *swapin_buffer;     /* ZERO_REGION_BYTES the handler reads swap into */
 static struct uffd_events events;
 
-/*
- * The swap cache needs userfaultfd's asynchronous write-protection (WP_ASYNC, Linux
- * 6.7) for a dirty bit, read with PAGEMAP_SCAN from /proc/self/pagemap, opened at
- * PAGEMAP_FD_LOWEST or above (again in a fork child: the descriptor names the process
- * that opened it). Without them, a page swapped in gives up its slot at once.
- */
-#define PAGEMAP_FD_LOWEST 230
-static bool swapcache_enabled;
-static int pagemap_fd = -1;
-
 int uffd_descriptor(void)
 {
 	return uffd;
@@ -154,8 +144,7 @@ static int register_range(void *start, size_t size)
 {
 	struct uffdio_register reg = {
 	        .range = {.start = (uintptr_t)start, .len = size},
-	        .mode = UFFDIO_REGISTER_MODE_MISSING |
-	                (swapcache_enabled ? UFFDIO_REGISTER_MODE_WP : 0),
+	        .mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 
 	return (int)uffd_ioctl(UFFDIO_REGISTER, &reg);
@@ -195,6 +184,8 @@ static void drop_swapped(uintptr_t start, size_t size)
 		if (page_ext_test(ext, PG_lru) && !page_ext_test(ext, PG_active)) {
 			tlb_remove_range(&tlb, staging_address(index), PAGE_SIZE);
 			lru_del(index);
+		} else if (page_ext_test(ext, PG_swapcache)) {
+			swapcache_del(index); /* resident: uncharged after the release */
 		} else if (ext->swap.val) {
 			swap_free(ext->swap);
 			ext->swap.val = 0;
@@ -237,19 +228,7 @@ static enum page_source page_source(uint32_t index)
 	return ext->swap.val ? SOURCE_SWAP : SOURCE_ZERO;
 }
 
-/*
- * UFFDIO_COPY of [@dst, @dst + @len) from @src, write-protected with @mode
- * UFFDIO_COPY_MODE_WP; the bytes copied, or a negative errno.
- */
-static long uffd_copy_mode(uintptr_t dst, const char *src, size_t len, uint64_t mode)
-{
-	struct uffdio_copy copy = {.dst = dst, .src = (uintptr_t)src, .len = len, .mode = mode};
-
-	if (uffd_ioctl(UFFDIO_COPY, &copy) == 0)
-		return (long)len;
-	return copy.copy;
-}
-
+/* UFFDIO_COPY of [@dst, @dst + @len) from @src; the bytes copied, or a negative errno. */
 static long uffd_copy(uintptr_t dst, const char *src, size_t len)
 {
 	struct uffdio_copy copy = {.dst = dst, .src = (uintptr_t)src, .len = len};
@@ -266,14 +245,12 @@ static long uffd_copy(uintptr_t dst, const char *src, size_t len)
  */
 static long fill_pages(uint32_t index, unsigned long nr, const char *src, bool step_src)
 {
-	/* Swap read back is write-protected where the swap cache can tell a write. */
-	uint64_t mode = step_src && swapcache_enabled ? UFFDIO_COPY_MODE_WP : 0;
 	long filled = 0;
 
 	for (unsigned long done = 0; done < nr;) {
 		uintptr_t dst = page_ext_address(index + (uint32_t)done);
-		long n = uffd_copy_mode(dst, step_src ? src + (done << PAGE_SHIFT) : src,
-		                        (nr - done) << PAGE_SHIFT, mode);
+		long n = uffd_copy(dst, step_src ? src + (done << PAGE_SHIFT) : src,
+		                   (nr - done) << PAGE_SHIFT);
 
 		if (n > 0) {
 			for (unsigned long i = 0; i < (unsigned long)n >> PAGE_SHIFT; i++)
@@ -348,14 +325,14 @@ static long swapin_pages(uint32_t index, unsigned long nr, uint32_t fault_index)
 
 		/*
 		 * Only a page now in place gives up its slot: one the copy missed keeps its data.
-		 * A page read from the file keeps it as its copy while it is not written (the
-		 * swap cache); one from the compressed tier does not (the pool would hold it
-		 * twice, as the kernel's zswap does not either).
+		 * A page read from the file keeps it as its copy (the swap cache) while swap is
+		 * less than half full (the kernel's vm_swap_full); one from the compressed tier
+		 * does not (the pool would hold it twice; the kernel's zswap does not either).
 		 */
 		if (!page_ext_test(ext, PG_lru))
 			continue;
-		if (swapcache_enabled && !zswap_present(ext->swap)) {
-			swapcache_add(index + (uint32_t)i);
+		if (!zswap_present(ext->swap) && !vm_swap_full()) {
+			swapcache_add(index + (uint32_t)i, swapin_buffer + (i << PAGE_SHIFT));
 			continue;
 		}
 		swap_free(ext->swap);
@@ -567,51 +544,6 @@ static int uffd_handler(void *arg)
 	return 0;
 }
 
-/* ---- the swap cache's dirty bit --------------------------------------------------------- */
-
-#define SCAN_REGIONS 64
-
-void swapcache_drop_written(uint32_t first, unsigned int n)
-{
-	struct page_region regions[SCAN_REGIONS];
-	uintptr_t start = page_ext_address(first), end = start + ((uintptr_t)n << PAGE_SHIFT);
-	struct pm_scan_arg scan = {
-	        .size = sizeof(scan),
-	        .flags = PM_SCAN_CHECK_WPASYNC,
-	        .start = start,
-	        .end = end,
-	        .vec = (uintptr_t)regions,
-	        .vec_len = SCAN_REGIONS,
-	        .category_mask = PAGE_IS_WRITTEN,
-	        .return_mask = PAGE_IS_WRITTEN,
-	};
-	long nr = os_raw_syscall(SYS_ioctl, pagemap_fd, PAGEMAP_SCAN, &scan);
-	uintptr_t known = nr >= 0 ? (uintptr_t)scan.walk_end : start;
-
-	for (long r = 0; r < nr; r++)
-		for (uintptr_t a = regions[r].start; a < regions[r].end; a += PAGE_SIZE)
-			swapcache_del(page_ext_index(a));
-	/* What the scan did not reach (or a failed scan) counts as written. */
-	for (uintptr_t a = known; a < end; a += PAGE_SIZE)
-		swapcache_del(page_ext_index(a));
-}
-
-static int open_pagemap(void)
-{
-	int fd = (int)os_raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/pagemap",
-	                              O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	int high;
-
-	if (fd < 0)
-		return fd;
-	high = (int)os_raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, PAGEMAP_FD_LOWEST);
-	if (high >= 0) {
-		os_raw_syscall(SYS_close, fd, 0, 0);
-		fd = high;
-	}
-	return fd;
-}
-
 /* ---- start-up and fork ----------------------------------------------------------------- */
 
 /* A userfaultfd at UFFD_FD_LOWEST or above, with @features: the descriptor or -errno. */
@@ -674,16 +606,11 @@ void uffd_start(void)
 {
 	unsigned long limit = memory_limit_pages();
 	uint64_t features = limit ? UFFD_FEATURE_MOVE : 0;
-	int fd = -ENOSYS;
+	int fd;
 
 	if (kmm_option(OPT_UFFD) != UFFD_ON && !limit)
 		return;
-	if (limit && (pagemap_fd = open_pagemap()) >= 0) {
-		fd = open_uffd(features | UFFD_FEATURE_WP_ASYNC);
-		swapcache_enabled = fd >= 0;
-	}
-	if (!swapcache_enabled)
-		fd = open_uffd(features);
+	fd = open_uffd(features);
 	if (fd == -ENOSYS && limit) {
 		kmm_printk("KMM_MEM_LIMIT: this kernel has no UFFDIO_MOVE (Linux 6.8), which "
 		           "swapping out safely needs; running without the limit");
@@ -741,16 +668,7 @@ void reclaim_fork_child(void)
 	vmscan_fork_child();
 	if (!reclaim_swapping)
 		return; /* nothing swapped out: the kernel serves the child's faults */
-	/*
-	 * The inherited descriptor reads the parent's page tables. Should a new one fail,
-	 * every scan fails and counts the pages as written: the child loses the swap cache,
-	 * never data.
-	 */
-	if (swapcache_enabled) {
-		os_raw_syscall(SYS_close, pagemap_fd, 0, 0);
-		pagemap_fd = open_pagemap();
-	}
-	fd = open_uffd(UFFD_FEATURE_MOVE | (swapcache_enabled ? UFFD_FEATURE_WP_ASYNC : 0));
+	fd = open_uffd(UFFD_FEATURE_MOVE);
 	if (fd < 0 || !start_serving(fd))
 		kmm_printk("KMM_MEM_LIMIT: the fork child cannot serve its own faults (errno %d); "
 		           "what the parent swapped out reads as zeros here",

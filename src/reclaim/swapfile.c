@@ -171,6 +171,16 @@ static unsigned long scan_swap_map(struct swap_info_struct *si, unsigned int nr,
 	return 0;
 }
 
+bool vm_swap_full(void)
+{
+	const struct swap_info_struct *si;
+
+	if (writing_type < 0)
+		return false;
+	si = &swap_info[writing_type];
+	return si->inuse_pages * 2 > si->max;
+}
+
 unsigned int get_swap_pages(unsigned int nr, swp_entry_t *entries)
 {
 	unsigned int done = 0;
@@ -204,7 +214,8 @@ void swap_free(swp_entry_t entry)
 		return;
 	zswap_invalidate(entry);
 	si->swap_map[off] = 0;
-	WRITE_ONCE(memory_exhausted, false); /* a slot to swap to: reclaim may succeed again */
+	if (unlikely(READ_ONCE(memory_exhausted)))
+		WRITE_ONCE(memory_exhausted, false); /* a slot to swap to: reclaim may go on */
 	if (--si->inuse_pages == 0 && !(si->flags & SWP_WRITEOK))
 		swapoff(si);
 }

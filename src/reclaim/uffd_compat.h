@@ -1,6 +1,6 @@
 /*
  * The userfaultfd uAPI that Debian 12's kernel headers (6.1) lack and the running kernel
- * may have: UFFDIO_MOVE (Linux 6.8), UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN (6.7). The values are
+ * may have: UFFDIO_MOVE (Linux 6.8). The values are
  * the kernel's ABI; whether the kernel has the feature is asked at UFFDIO_API time, never assumed.
  */
 #ifndef KMM_RECLAIM_UFFD_COMPAT_H
@@ -12,36 +12,6 @@
 
 #ifndef UFFD_FEATURE_MOVE
 #define UFFD_FEATURE_MOVE (1 << 16)
-#endif
-
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-
-/* PAGEMAP_SCAN (Linux 6.7), an ioctl of /proc/self/pagemap. */
-#ifndef PAGEMAP_SCAN
-struct page_region {
-	__u64 start;
-	__u64 end;
-	__u64 categories;
-};
-struct pm_scan_arg {
-	__u64 size;
-	__u64 flags;
-	__u64 start;
-	__u64 end;
-	__u64 walk_end;
-	__u64 vec;
-	__u64 vec_len;
-	__u64 max_pages;
-	__u64 category_inverted;
-	__u64 category_mask;
-	__u64 category_anyof_mask;
-	__u64 return_mask;
-};
-#define PAGE_IS_WRITTEN       (1 << 1)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#define PAGEMAP_SCAN          _IOWR('f', 16, struct pm_scan_arg)
 #endif
 
 #ifndef UFFDIO_MOVE

@@ -119,9 +119,24 @@ void lru_add_active(uint32_t index)
 }
 
 static unsigned long nr_swapcache; /* pages with PG_swapcache: meminfo's SwapCached */
+static uint64_t *swapcache_hash;   /* by page_ext index: the contents a page came in with */
 
-void swapcache_add(uint32_t index)
+/* A 64-bit hash of a page (multiply, xor and rotate by word): about 0.2 µs. */
+static uint64_t page_hash(const char *page)
 {
+	const uint64_t *word = (const uint64_t *)page;
+	uint64_t h = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(*word); i++) {
+		h = (h ^ word[i]) * 0xff51afd7ed558ccdULL;
+		h = h << 31 | h >> 33;
+	}
+	return h;
+}
+
+void swapcache_add(uint32_t index, const char *data)
+{
+	swapcache_hash[index] = page_hash(data);
 	page_ext_map[index].flags |= 1U << PG_swapcache;
 	nr_swapcache++;
 }
@@ -263,12 +278,6 @@ static void deactivate_run(struct lruvec *lruvec, uint32_t first, unsigned int n
 	long moved;
 	unsigned int done;
 
-	/* Before the move takes the write protection away: which of them were written. */
-	for (unsigned int k = 0; k < n; k++)
-		if (page_ext_test(&page_ext_map[first + k], PG_swapcache)) {
-			swapcache_drop_written(first, n);
-			break;
-		}
 	moved = uffd_move((uintptr_t)staging_address(first), page_ext_address(first),
 	                  (size_t)n << PAGE_SHIFT);
 	done = moved > 0 ? (unsigned int)(moved >> PAGE_SHIFT) : 0;
@@ -302,7 +311,9 @@ static void shrink_active_list(struct lruvec *lruvec, unsigned long nr, struct s
 		unsigned int n = 1;
 
 		list_unlink(lruvec, LRU_ACTIVE_ANON, first);
-		while (n < nr && lruvec->tail[LRU_ACTIVE_ANON] == first + n) {
+		/* Neighbours in memory: the frames and the vmalloc window are not adjacent. */
+		while (n < nr && lruvec->tail[LRU_ACTIVE_ANON] == first + n &&
+		       first + n != kmm_max_pfn) {
 			list_unlink(lruvec, LRU_ACTIVE_ANON, first + n);
 			n++;
 		}
@@ -409,9 +420,14 @@ static unsigned long shrink_inactive_list(struct lruvec *lruvec, unsigned long n
 	nr = min_ul(nr, SWAP_CLUSTER_MAX);
 	for (; n + nr_zero + nr_clean < nr && index != EXT_NONE; index = page_ext_map[index].prev) {
 		sc->nr_scanned++;
-		if (page_ext_test(&page_ext_map[index], PG_swapcache)) {
-			clean[nr_clean++] = index; /* its slot has its data: no write */
-		} else if (page_is_zero(staging_address(index))) {
+		/* Unchanged since it came in, its slot has its data: no write. */
+		if (page_ext_test(&page_ext_map[index], PG_swapcache) &&
+		    swapcache_hash[index] == page_hash(staging_address(index))) {
+			clean[nr_clean++] = index;
+			continue;
+		}
+		swapcache_del(index); /* written since: the slot's copy is stale */
+		if (page_is_zero(staging_address(index))) {
 			zeros[nr_zero++] = index;
 		} else {
 			pages[n] = staging_address(index);
@@ -623,7 +639,8 @@ int vmscan_init(unsigned long limit_pages)
 	if (!limit_pages)
 		return 0;
 	staging_base = os_map_sparse(nr << PAGE_SHIFT);
-	if (!staging_base)
+	swapcache_hash = os_map_sparse(ALIGN_UP(nr * sizeof(*swapcache_hash), PAGE_SIZE));
+	if (!staging_base || !swapcache_hash)
 		return -1;
 	setup_watermarks(limit_pages);
 	reclaim_swapping = true;

@@ -55,7 +55,7 @@
 #define ZSWAP_NO_OBJECT   UINT16_MAX
 #define ZSWAP_NO_CHUNK    UINT32_MAX
 #define ZSWAP_OBJ_BITS    8 /* a chunk holds at most 256 objects of the smallest class */
-#define ZSWAP_MAX_CHUNKS  (1UL << (32 - ZSWAP_OBJ_BITS))
+#define ZSWAP_MAX_CHUNKS  ((1UL << (32 - ZSWAP_OBJ_BITS)) - 1) /* handle 0 is none */
 
 /* A slot's entry; handle 0: the slot's data is not in the pool. */
 struct zswap_entry {
@@ -301,10 +301,16 @@ bool zswap_store(swp_entry_t swp, const char *page)
 	if (!zswap_enabled)
 		return false;
 	if (!trees[swp_type(swp)]) {
-		trees[swp_type(swp)] = os_map_sparse(
-		        ALIGN_UP((SWP_OFFSET_MAX + 1) * sizeof(struct zswap_entry), PAGE_SIZE));
-		if (!trees[swp_type(swp)])
+		/* A raw mmap: this runs on kmm's raw threads, which must not touch errno. */
+		long tree = os_raw_syscall6(
+		        SYS_mmap, 0,
+		        (long)ALIGN_UP((SWP_OFFSET_MAX + 1) * sizeof(struct zswap_entry),
+		                       PAGE_SIZE),
+		        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (tree < 0 && tree > -4096)
 			return false;
+		trees[swp_type(swp)] = (struct zswap_entry *)tree;
 	}
 	length = compress(page, ZSWAP_MAX_STORED - ZSWAP_HEADER);
 	if (!length) {
@@ -384,6 +390,8 @@ int zswap_init(unsigned long limit)
 	chunks = os_map_sparse(ALIGN_UP(nr_chunks * sizeof(*chunks), PAGE_SIZE));
 	if (!pool_base || !chunks)
 		return -1;
+	/* Charged by the chunk: a huge page would fault in, or collapse, far more. */
+	os_raw_syscall(SYS_madvise, pool_base, nr_chunks * ZSWAP_CHUNK, MADV_NOHUGEPAGE);
 	if (kmm_option(OPT_ZSWAP_COMPRESSOR) == ZSWAP_ZSTD) {
 		size_t csize = ZSTD_estimateCCtxSize_usingCParams(
 		        ZSTD_getCParams(ZSTD_LEVEL, PAGE_SIZE, 0));
