@@ -121,15 +121,26 @@ void lru_add_active(uint32_t index)
 static unsigned long nr_swapcache; /* pages with PG_swapcache: meminfo's SwapCached */
 static uint64_t *swapcache_hash;   /* by page_ext index: the contents a page came in with */
 
-/* A 64-bit hash of a page (multiply, xor and rotate by word): about 0.2 µs. */
+/*
+ * A 64-bit hash of a page: xor, multiply and rotate by word, in four independent lanes
+ * so that the multiplications overlap (about 0.6 µs a page), the lanes mixed at the end.
+ */
 static uint64_t page_hash(const char *page)
 {
 	const uint64_t *word = (const uint64_t *)page;
-	uint64_t h = 0x9e3779b97f4a7c15ULL;
+	uint64_t lane[4] = {0x9e3779b97f4a7c15ULL, 0xc2b2ae3d27d4eb4fULL, 0x165667b19e3779f9ULL,
+	                    0x27d4eb2f165667c5ULL};
+	uint64_t h;
 
-	for (size_t i = 0; i < PAGE_SIZE / sizeof(*word); i++) {
-		h = (h ^ word[i]) * 0xff51afd7ed558ccdULL;
-		h = h << 31 | h >> 33;
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(*word); i += 4)
+		for (int l = 0; l < 4; l++) {
+			lane[l] = (lane[l] ^ word[i + l]) * 0xff51afd7ed558ccdULL;
+			lane[l] = lane[l] << 31 | lane[l] >> 33;
+		}
+	h = lane[0];
+	for (int l = 1; l < 4; l++) {
+		h = (h ^ lane[l]) * 0xc4ceb9fe1a85ec53ULL;
+		h ^= h >> 29;
 	}
 	return h;
 }
