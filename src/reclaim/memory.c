@@ -2,21 +2,22 @@
  * The fault path (the kernel's mm/memory.c, do_anonymous_page and do_swap_page, with
  * mm/swap_state.c's readahead); see memory.h.
  *
- * One handler thread reads the fault messages. A fault brings in the window around
- * it, aligned, as the kernel's fault-around does: FAULT_AROUND_PAGES to start with,
- * doubled while each fault lands near the last window, above or below it (a walk
- * through memory, in either direction or with a stride, pays one round trip per window,
- * not per page) up to a subsection (64 pages when the pages come from swap), and back to
- * the start on a fault elsewhere. An aligned window of at most 2 MiB never leaves the
- * subsection (or vmalloc chunk) it lies in. Each page of the window is brought in by
- * its state (internal.h): zeros for a page with no data (UFFDIO_COPY from a read-only
- * zero region), its staged copy moved back for an inactive page (UFFDIO_MOVE, which
- * also activates it), its slot read for a swapped-out one (consecutive slots in one
- * read: swap readahead follows the fault-around window). A fault out of sequence on a
- * page that was swapped out or staged brings in that page alone: readahead that guesses
- * at random evicts as much as it brings (the kernel sizes its swap readahead by its
- * hits for the same reason). Present pages are skipped,
- * and the faulting page is woken whatever happened, in case a racing fault filled it.
+ * One handler thread reads the fault messages. A fault on a page with no data brings in
+ * the window around it, aligned, as the kernel's fault-around does: FAULT_AROUND_PAGES
+ * to start with, doubled while each fault lands near the last window, above or below it
+ * (a walk through memory pays one round trip per window, not per page), up to a
+ * subsection, and back to the start on a fault elsewhere. A fault on a page swapped out
+ * or staged reads ahead from the fault in the walk's direction, doubling from 2 pages up
+ * to 64 while the walk goes through every page or nearly; a fault out of sequence, or a
+ * stride that would leave most of the window untouched, brings in that page alone:
+ * readahead that guesses evicts as much as it brings (the kernel sizes its swap
+ * readahead by its hits for the same reason). No window leaves the 2 MiB block, so the
+ * subsection (or vmalloc chunk), of its fault. Each page is brought in by its state
+ * (internal.h): zeros for a page with no data (UFFDIO_COPY from a read-only zero
+ * region), its staged copy moved back for an inactive page (UFFDIO_MOVE, which also
+ * activates it), its slot read for a swapped-out one (consecutive slots in one read, the
+ * compressed tier's pages decompressed). Present pages are skipped, and the faulting
+ * page is woken whatever happened, in case a racing fault filled it.
  *
  * Invariants:
  *  - nothing is registered before the handler runs, so no thread can wait for a fault

@@ -6,7 +6,10 @@
  * use: deactivating a page moves it (UFFDIO_MOVE, atomic against writers) from the
  * program's address to its place in the staging mirror, where it stays resident and
  * charged. A touch faults, and the handler moves it back and activates it; a page that
- * reaches the inactive tail untouched is written to swap and dropped. The active list
+ * reaches the inactive tail untouched is written to swap and dropped: to the compressed
+ * tier when it compresses (zswap.c), not at all when it came in from the swap file and
+ * still hashes as it did then (the swap cache). The staged copies go back to the OS in
+ * one process_madvise per batch (struct mmu_gather). The active list
  * is thus in order of the last fault, and the inactive list is the kernel's second
  * chance. Pages all zero are not written: they drop, and the next touch gets zeros.
  *
