@@ -167,7 +167,7 @@ static void test_bad_values_reported(void)
 	CHECK_STR_CONTAINS(out, "kmm: KMM_ZONESIZE is not a kmm variable");
 	CHECK_STR_CONTAINS(out, "kmm: KMM_STATS=buddyinfo,pagetypeinfo is not valid: expected a "
 	                        "comma list of buddyinfo, slabinfo, meminfo, vmstat, zoneinfo, "
-	                        "json, or all; using the default\n");
+	                        "swaps, json, or all; using the default\n");
 	CHECK_STR_CONTAINS(out, "kmm: KMM_STATS_SIGNAL=KILL is not valid: expected a signal name "
 	                        "such as USR2");
 	/* Defaults for the bad ones, the good one applied. */
