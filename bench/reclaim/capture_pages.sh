@@ -225,18 +225,9 @@ else
 fi
 
 # --- sort ------------------------------------------------------------------------------
-"$py" - "$sort_lines" "$tmp/input.txt" <<'EOF'
-import random, sys
-
-lines, path = int(sys.argv[1]), sys.argv[2]
-rng = random.Random(1)
-words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel",
-         "india", "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
-with open(path, "w") as out:
-    for _ in range(lines):
-        out.write(f"{rng.choice(words)}{rng.randrange(10**9)} {rng.random():.6f} "
-                  f"{rng.choice(words)} {rng.choice(words)}\n")
-EOF
+# The suite's sort input (bench/suite/programs.py), so the two sort the same text.
+"$py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import programs
+programs.write_text_file(sys.argv[3], int(sys.argv[2]))' "$here/../suite" "$sort_lines" "$tmp/input.txt"
 size=$(stat -c %s "$tmp/input.txt")
 mkfifo "$tmp/sort.fifo"
 # A buffer larger than the input: sort holds all of it, waiting for the end of the pipe.

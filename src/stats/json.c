@@ -1,7 +1,8 @@
 /*
  * The snapshot as one line of JSON, for tools (kmm top, kmm plot): the same numbers
  * as the text formats, from the same rows where the two share them. Only a cache's
- * name comes from a user (kmm_cache_create), so only it is escaped.
+ * name (kmm_cache_create) and the swap directory (KMM_SWAP_DIR) come from a user, so
+ * only they are escaped.
  */
 #include "stats.h"
 
@@ -27,20 +28,6 @@ static void print_rows(struct seq_buf *m, const char *key, const struct stat_row
 	seq_buf_puts(m, "}");
 }
 
-static void print_json_string(struct seq_buf *m, const char *s)
-{
-	seq_buf_puts(m, "\"");
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			seq_buf_printf(m, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			seq_buf_printf(m, "\\u%04x", (unsigned char)*s);
-		else
-			seq_buf_printf(m, "%c", *s);
-	}
-	seq_buf_puts(m, "\"");
-}
-
 /* /proc/swaps's lines, with the directory the unlinked files are in. */
 static void print_swaps(struct seq_buf *m, const struct kmm_stats *st)
 {
@@ -51,7 +38,7 @@ static void print_swaps(struct seq_buf *m, const struct kmm_stats *st)
 		const struct swap_device_stats *d = &sw->device[i];
 
 		seq_buf_printf(m, "%s{\"dir\":", i ? "," : "");
-		print_json_string(m, sw->dir ? sw->dir : "");
+		print_string(m, sw->dir ? sw->dir : "");
 		seq_buf_printf(m,
 		               ",\"fd\":%d,\"type\":\"file\",\"size_kb\":%lu,\"used_kb\":%lu,"
 		               "\"priority\":%d,\"writeok\":%s}",
