@@ -22,7 +22,7 @@
  * the inactive tail, out of the program's reach, its contents are checked against a
  * 64-bit hash taken when it came in: the same, it is dropped without a write; changed,
  * it leaves the swap cache and is written like any other. It also leaves it when it is
- * freed or moved back from the staging mirror.
+ * freed; a move back from the staging mirror keeps it there (the hash still decides).
  * PG_lru is a page's charge: a page of the heap counts in the memory counter exactly
  * while it has it. The compressed tier's pool (zswap.c) is charged beside the pages,
  * by the chunk, so that the heap and the pool together stay under the limit.

@@ -179,13 +179,12 @@ void lru_del(uint32_t index)
 	page_counter_charge(&memory_counter, -1);
 }
 
-/* A page moved back is writable again, so its slot is no longer a copy to trust. */
+/* A page of the swap cache stays in it: its hash is checked when it is next evicted. */
 void lru_activate(uint32_t index)
 {
 	struct page_ext *ext = &page_ext_map[index];
 	struct lruvec *lruvec = page_lruvec(index);
 
-	swapcache_del(index);
 	list_unlink(lruvec, LRU_INACTIVE_ANON, index);
 	ext->flags |= 1U << PG_active | 1U << PG_referenced;
 	list_link(lruvec, LRU_ACTIVE_ANON, index);
