@@ -623,20 +623,23 @@ static unsigned long int_sqrt(unsigned long x)
 
 /*
  * The watermarks, as the kernel derives them from a zone's size (min_free_kbytes =
- * sqrt(16 * kB), low and high a quarter and a half above min), with the scale factor
- * larger than the kernel's 0.1 %: kmm's kswapd answers a wake-up a scheduling round
- * trip later, and the faults that come meanwhile bring in up to 2 MiB each.
+ * sqrt(16 * kB), at least 512 KiB here; low and high a quarter and a half of min above
+ * it, or 1/256 and 1/128 of the limit when that is more, as the kernel's
+ * watermark_scale_factor widens them): kmm's kswapd answers a wake-up a scheduling
+ * round trip later, and a fault that finds too little headroom reclaims directly.
+ * Headroom is memory the program cannot use: a wider one made a working set the size
+ * of the limit swap 2.4 times as long (docs/decisions.md).
  */
 static void setup_watermarks(unsigned long limit_pages)
 {
 	unsigned long min_kb = int_sqrt((limit_pages << (PAGE_SHIFT - 10)) * 16);
-	unsigned long min = max_ul(min_kb >> (PAGE_SHIFT - 10), 512);
+	unsigned long min = max_ul(min_kb >> (PAGE_SHIFT - 10), 128);
 
 	min = min_ul(min, limit_pages / 8);
 	wmark.limit = limit_pages;
 	wmark.min = min;
-	wmark.low = min + max_ul(min / 4, limit_pages / 64);
-	wmark.high = min + max_ul(min / 2, limit_pages / 32);
+	wmark.low = min + max_ul(min / 4, limit_pages / 256);
+	wmark.high = min + max_ul(min / 2, limit_pages / 128);
 }
 
 int vmscan_init(unsigned long limit_pages)
